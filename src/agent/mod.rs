@@ -11,6 +11,8 @@ use crate::{SimSet, SimStep};
 
 /// Items an observation keeps (the nearest ones).
 pub const MAX_VISIBLE: usize = 8;
+/// Cells an agent remembers having stood on (its recent trail).
+pub const TRAIL: usize = 8;
 
 /// Adds the Sense and Act systems.
 pub fn plugin(app: &mut App) {
@@ -131,6 +133,9 @@ pub struct Observation {
     /// Bit d-1 set when the neighbour in direction d (N, E, S, W) cannot be
     /// entered: a wall, the border, another agent or prey.
     pub blocked: u8,
+    /// Bit d-1 set when the neighbour in direction d (N, E, S, W) can be
+    /// entered and is not on the agent's recent trail: where exploring pays.
+    pub fresh: u8,
     /// The vision radius used.
     pub radius: u32,
 }
@@ -138,7 +143,7 @@ pub struct Observation {
 impl Default for Observation {
     fn default() -> Self {
         let none = Visible { kind: ResourceKind::Food, x: 0, y: 0, dx: 0, dy: 0, served_by: None };
-        Self { items: [none; MAX_VISIBLE], len: 0, blocked: 0, radius: 0 }
+        Self { items: [none; MAX_VISIBLE], len: 0, blocked: 0, fresh: 0, radius: 0 }
     }
 }
 
@@ -156,6 +161,7 @@ impl Observation {
     fn clear(&mut self, radius: u32) {
         self.len = 0;
         self.blocked = 0;
+        self.fresh = 0;
         self.radius = radius;
     }
 
@@ -194,6 +200,23 @@ pub struct Body {
     pub moved: bool,
     /// Tried to move into something this step.
     pub bumped: bool,
+    trail: [GridPos; TRAIL],
+    trail_len: u8,
+    trail_next: u8,
+}
+
+impl Body {
+    /// Adds a cell to the recent trail (the oldest is forgotten).
+    pub fn remember(&mut self, p: GridPos) {
+        self.trail[self.trail_next as usize] = p;
+        self.trail_next = ((self.trail_next as usize + 1) % TRAIL) as u8;
+        self.trail_len = (self.trail_len + 1).min(TRAIL as u8);
+    }
+
+    /// Whether `p` is on the recent trail.
+    pub fn visited_recently(&self, p: GridPos) -> bool {
+        self.trail[..self.trail_len as usize].contains(&p)
+    }
 }
 
 /// Reward earned: `pending` is what the last step paid (consumed by the Q
@@ -211,9 +234,9 @@ pub fn sense_surroundings(
     grid: Res<Grid>,
     items: Res<Items>,
     occupancy: Res<Occupancy>,
-    mut agents: Query<(&GridPos, &Vision, &mut Observation)>,
+    mut agents: Query<(&GridPos, &Vision, &Body, &mut Observation)>,
 ) {
-    for (pos, vision, mut obs) in &mut agents {
+    for (pos, vision, body, mut obs) in &mut agents {
         let r = vision.radius as i32;
         obs.clear(vision.radius);
         for (bit, action) in [Action::North, Action::East, Action::South, Action::West].into_iter().enumerate() {
@@ -221,6 +244,8 @@ pub fn sense_surroundings(
             let prey = items.at(&grid, to).is_some_and(|i| i.kind == ResourceKind::Prey);
             if !grid.is_floor(to) || occupancy.is_taken(&grid, to) || prey {
                 obs.blocked |= 1 << bit;
+            } else if !body.visited_recently(to) {
+                obs.fresh |= 1 << bit;
             }
         }
         let (x0, x1) = ((pos.x - r).max(0), (pos.x + r).min(grid.width as i32 - 1));
@@ -258,6 +283,7 @@ pub fn apply_actions(
         body.bumped = false;
         // Heading is the direction of this step's move; standing still clears it.
         body.heading = 0;
+        body.remember(*pos);
         if *action == Action::Stay {
             continue;
         }

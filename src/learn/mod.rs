@@ -15,10 +15,10 @@ use rand_chacha::ChaCha8Rng;
 pub use hyper::{FieldInfo, HyperOverrides, Hyperparameters};
 pub use policy_file::{PolicyFile, PolicyFileError, PolicyMeta, load_policy, save_policy, write_atomic as write_atomic_file};
 pub use state::{
-    BLOCKED_CODES, DIR_NAMES, HEADING_CODES, INBOX_CODES, NUM_STATES, QState, STATE_LAYOUT, TARGET_CODES, dir_code,
+    BLOCKED_CODES, DIR_NAMES, FRESH_CODES, INBOX_CODES, NUM_STATES, QState, STATE_LAYOUT, TARGET_CODES, dir_code,
 };
 
-use crate::agent::{Action, Agent, Body, GridPos, Observation, Reward};
+use crate::agent::{Action, Agent, GridPos, Observation, Reward};
 use crate::comm::Inbox;
 use crate::world::{AgentOrder, Episode, RunConfig, SimRng};
 use crate::{SimSet, SimStep};
@@ -150,7 +150,7 @@ pub fn decide_actions(
     episode: Res<Episode>,
     order: Res<AgentOrder>,
     mut rng: ResMut<SimRng>,
-    mut agents: Query<(&Agent, &GridPos, &Observation, &Inbox, &Body, &Reward, &UsesPolicy, &mut Learner, &mut Action)>,
+    mut agents: Query<(&Agent, &GridPos, &Observation, &Inbox, &Reward, &UsesPolicy, &mut Learner, &mut Action)>,
     mut tables: Query<&mut QTable>,
 ) {
     let epsilon = match run.mode {
@@ -160,11 +160,11 @@ pub fn decide_actions(
     };
     let rng = &mut rng.0;
     for &e in &order.0 {
-        let Ok((agent, pos, obs, inbox, body, reward, policy, mut learner, mut action)) = agents.get_mut(e) else {
+        let Ok((agent, pos, obs, inbox, reward, policy, mut learner, mut action)) = agents.get_mut(e) else {
             continue;
         };
         let Ok(mut table) = tables.get_mut(policy.0) else { continue };
-        let s = QState::observe(agent, *pos, obs, inbox, body).encode();
+        let s = QState::observe(agent, *pos, obs, inbox).encode();
         if run.mode == PolicyMode::Learn
             && let Some((ps, pa)) = learner.prev
         {

@@ -9,13 +9,14 @@
 //!   in the inbox (food, help, prey) that is not visibly gone;
 //! - `blocked` (16 codes): bit mask of blocked neighbours N/E/S/W (wall,
 //!   border, another agent or prey);
-//! - `heading` (5 codes): direction of the last step's move, 0 if it did
-//!   not move.
+//! - `fresh` (16 codes): bit mask of open neighbours N/E/S/W that are not on
+//!   the agent's recent trail (where exploring finds new ground; it lets a
+//!   greedy policy sweep instead of pacing).
 //!
-//! `index = ((target * 10 + inbox) * 16 + blocked) * 5 + heading`, so there
-//! are `NUM_STATES = 8000` states.
+//! `index = ((target * 10 + inbox) * 16 + blocked) * 16 + fresh`, so there
+//! are `NUM_STATES = 25600` states.
 
-use crate::agent::{Agent, Body, GridPos, Observation};
+use crate::agent::{Agent, GridPos, Observation};
 use crate::comm::{Inbox, IntentKind};
 
 /// Codes of the `target` part.
@@ -24,12 +25,12 @@ pub const TARGET_CODES: usize = 10;
 pub const INBOX_CODES: usize = 10;
 /// Codes of the `blocked` part.
 pub const BLOCKED_CODES: usize = 16;
-/// Codes of the `heading` part.
-pub const HEADING_CODES: usize = 5;
+/// Codes of the `fresh` part.
+pub const FRESH_CODES: usize = 16;
 /// Number of distinct states.
-pub const NUM_STATES: usize = TARGET_CODES * INBOX_CODES * BLOCKED_CODES * HEADING_CODES;
+pub const NUM_STATES: usize = TARGET_CODES * INBOX_CODES * BLOCKED_CODES * FRESH_CODES;
 /// The layout as written into policy files.
-pub const STATE_LAYOUT: &str = "target:10,inbox:10,blocked:16,heading:5 (index = ((target*10+inbox)*16+blocked)*5+heading)";
+pub const STATE_LAYOUT: &str = "target:10,inbox:10,blocked:16,fresh:16 (index = ((target*10+inbox)*16+blocked)*16+fresh)";
 
 /// Names of the direction codes.
 pub const DIR_NAMES: [&str; 10] = ["none", "here", "adj-N", "adj-E", "adj-S", "adj-W", "far-N", "far-E", "far-S", "far-W"];
@@ -43,38 +44,40 @@ pub struct QState {
     pub inbox: u8,
     /// Wall bits N, E, S, W.
     pub blocked: u8,
-    /// Last move direction.
-    pub heading: u8,
+    /// Open, not recently visited neighbours N, E, S, W.
+    pub fresh: u8,
 }
 
 impl QState {
     /// Dense index in `0..NUM_STATES`.
     pub fn encode(self) -> usize {
         ((self.target as usize * INBOX_CODES + self.inbox as usize) * BLOCKED_CODES + self.blocked as usize)
-            * HEADING_CODES
-            + self.heading as usize
+            * FRESH_CODES
+            + self.fresh as usize
     }
 
     /// Inverse of [`QState::encode`].
     pub fn decode(index: usize) -> Self {
-        let heading = index % HEADING_CODES;
-        let rest = index / HEADING_CODES;
+        let fresh = index % FRESH_CODES;
+        let rest = index / FRESH_CODES;
         let blocked = rest % BLOCKED_CODES;
         let rest = rest / BLOCKED_CODES;
         let inbox = rest % INBOX_CODES;
         let target = rest / INBOX_CODES;
-        Self { target: target as u8, inbox: inbox as u8, blocked: blocked as u8, heading: heading as u8 }
+        Self { target: target as u8, inbox: inbox as u8, blocked: blocked as u8, fresh: fresh as u8 }
     }
 
     /// Reads the state of an agent.
-    pub fn observe(agent: &Agent, pos: GridPos, obs: &Observation, inbox: &Inbox, body: &Body) -> Self {
+    pub fn observe(agent: &Agent, pos: GridPos, obs: &Observation, inbox: &Inbox) -> Self {
         let claimed_by_other = |x: i32, y: i32| {
             inbox.iter().any(|r| r.intent.kind == IntentKind::Claim && r.intent.x == x && r.intent.y == y && r.sender != agent.id)
         };
+        // A site I serve stays my target even if an older claim by someone
+        // else still sits in my inbox.
         let target = obs
             .visible()
             .iter()
-            .find(|v| !claimed_by_other(v.x, v.y))
+            .find(|v| v.served_by == Some(agent.id) || !claimed_by_other(v.x, v.y))
             .map_or(0, |v| dir_code(v.dx, v.dy));
         let mut best: Option<(i32, i32, i32)> = None;
         for r in inbox.iter() {
@@ -92,19 +95,17 @@ impl QState {
             }
         }
         let inbox = best.map_or(0, |(_, dx, dy)| dir_code(dx, dy));
-        Self { target, inbox, blocked: obs.blocked & 0xF, heading: body.heading.min(4) }
+        Self { target, inbox, blocked: obs.blocked & 0xF, fresh: obs.fresh & 0xF }
     }
 
-    /// A readable description, e.g. `target=adj-N inbox=far-E walls=N.W. heading=E`.
+    /// A readable description, e.g. `target=adj-N inbox=far-E blocked=N.W. fresh=.E..`.
     pub fn describe(self) -> String {
-        let walls: String = ["N", "E", "S", "W"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| if self.blocked & (1 << i) != 0 { *n } else { "." })
-            .collect();
-        let heading = ["none", "N", "E", "S", "W"][self.heading as usize % 5];
+        let bits = |m: u8| -> String {
+            ["N", "E", "S", "W"].iter().enumerate().map(|(i, n)| if m & (1 << i) != 0 { *n } else { "." }).collect()
+        };
+        let (walls, fresh) = (bits(self.blocked), bits(self.fresh));
         format!(
-            "target={} inbox={} walls={walls} heading={heading}",
+            "target={} inbox={} blocked={walls} fresh={fresh}",
             DIR_NAMES[self.target as usize % 10],
             DIR_NAMES[self.inbox as usize % 10]
         )
@@ -137,9 +138,10 @@ mod tests {
             assert!((s.target as usize) < TARGET_CODES && (s.inbox as usize) < INBOX_CODES);
             assert_eq!(s.encode(), i);
         }
-        let s = QState { target: 9, inbox: 9, blocked: 15, heading: 4 };
+        let s = QState { target: 9, inbox: 9, blocked: 15, fresh: 15 };
         assert_eq!(s.encode(), NUM_STATES - 1);
-        assert_eq!(QState { target: 1, inbox: 2, blocked: 3, heading: 4 }.encode(), ((10 + 2) * 16 + 3) * 5 + 4);
+        assert_eq!(QState { target: 1, inbox: 2, blocked: 3, fresh: 4 }.encode(), ((10 + 2) * 16 + 3) * 16 + 4);
+        assert_eq!(QState::decode(((10 + 2) * 16 + 3) * 16 + 4), QState { target: 1, inbox: 2, blocked: 3, fresh: 4 });
     }
 
     #[test]

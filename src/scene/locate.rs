@@ -123,7 +123,8 @@ impl Scanner<'_> {
                 }
             }
             _ => {
-                let had_ident = self.ident().is_some();
+                let numeric = self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.'));
+                let had_ident = !numeric && self.ident().is_some();
                 if !had_ident {
                     while let Some(c) = self.peek() {
                         if matches!(c, b',' | b')' | b']' | b'}') || c.is_ascii_whitespace() {
@@ -206,7 +207,7 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
 
-    const SRC: &str = "// a scene\n(\n  name: \"x\",\n  teams: [\n    (name: \"a\", agents: 3),\n    (name: \"b\", start: [(1, 2), (3, 4)]),\n  ],\n  hyper: Some((alpha: 0.5)),\n)\n";
+    const SRC: &str = "// a scene\n(\n  name: \"x\",\n  teams: [\n    (name: \"a\", agents: 3),\n    (name: \"b\", start: [(1, 2), (3, 4)]),\n  ],\n  hyper: Some((alpha: 0.5, gamma: -1.5e3)),\n)\n";
 
     #[test]
     fn finds_keys_and_indices() {
@@ -217,6 +218,7 @@ mod tests {
             (6, 33)
         );
         assert_eq!(locate(SRC, &[Seg::Key("hyper"), Seg::Key("alpha")]), (8, 23));
+        assert_eq!(locate(SRC, &[Seg::Key("hyper"), Seg::Key("gamma")]), (8, 35));
     }
 
     #[test]

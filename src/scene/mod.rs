@@ -101,7 +101,12 @@ pub fn parse_scene(text: &str, file: &str) -> Result<Scene, SceneError> {
         file: file.to_owned(),
         line: e.span.start.line,
         col: e.span.start.col,
-        message: e.code.to_string(),
+        message: match e.code {
+            ron::Error::IntegerOutOfBounds => {
+                "this number is out of range for the field (counts, radii and sizes are whole numbers >= 0)".into()
+            }
+            code => code.to_string(),
+        },
     })?;
     validate(&scene).map_err(|(path, message, extra_cols)| {
         let (line, col) = locate(text, &path.iter().map(PathSeg::as_seg).collect::<Vec<_>>());
@@ -239,6 +244,13 @@ fn validate(scene: &Scene) -> Result<(), Invalid> {
             }
             taken[yu * width + xu] = true;
         }
+        agents_total += team.agents as usize;
+        if agents_total > free {
+            return bad(
+                vec![Key("teams"), Index(t), Key("agents")],
+                format!("{agents_total} agents do not fit on the {free} free cells of the layout"),
+            );
+        }
         let from_zone = team.agents as usize - team.start.len();
         if zone_cells[t] > 0 && from_zone > zone_cells[t] {
             return bad(
@@ -247,13 +259,6 @@ fn validate(scene: &Scene) -> Result<(), Invalid> {
                     "team `{}` has {} agents to place on its {} start cell(s) marked '{t}' in the layout",
                     team.name, from_zone, zone_cells[t]
                 ),
-            );
-        }
-        agents_total += team.agents as usize;
-        if agents_total > free {
-            return bad(
-                vec![Key("teams"), Index(t), Key("agents")],
-                format!("{agents_total} agents do not fit on the {free} free cells of the layout"),
             );
         }
     }

@@ -11,6 +11,7 @@ pub mod comm;
 pub mod gui;
 pub mod headless;
 pub mod learn;
+pub mod lm;
 pub mod metrics;
 pub mod scene;
 pub mod world;
@@ -86,6 +87,7 @@ impl Plugin for SimPlugin {
             comm::plugin,
             learn::plugin,
             metrics::plugin,
+            lm::plugin,
         ));
         app.add_systems(Update, run_simulation_steps);
     }
@@ -106,13 +108,15 @@ pub fn run_simulation_steps(world: &mut World) {
 
 /// Builds the headless App used by training, evaluation, the benchmark and the
 /// tests: `MinimalPlugins + SimPlugin` with the given scene, world built.
-pub fn headless_app(active: scene::ActiveScene, run: world::RunConfig) -> App {
+pub fn headless_app(active: scene::ActiveScene, run: world::RunConfig, lm: lm::LmSettings) -> App {
     let mut app = App::new();
     app.add_plugins(MinimalPlugins).add_plugins(SimPlugin);
     app.insert_resource(run);
+    app.insert_resource(lm);
     app.insert_resource(active);
     app.finish();
     app.cleanup();
     world::rebuild_if_scene_changed(app.world_mut());
+    lm::ensure_language_model(app.world_mut());
     app
 }

@@ -34,6 +34,11 @@ enum Command {
     },
     /// Measure headless throughput; prints JSON.
     Bench(BenchArgs),
+    /// The agents' language model: train, eval, say, read, translate, bench.
+    Lm {
+        #[command(subcommand)]
+        command: colony::lm::cli::LmCommand,
+    },
     /// Open the visual simulator on a scene.
     #[cfg(feature = "gui")]
     Run(colony::gui::RunArgs),
@@ -54,9 +59,26 @@ struct SceneOverrides {
     /// Steps per episode.
     #[arg(long)]
     episode_steps: Option<u32>,
+    /// A local Hugging Face model directory (Llama or Qwen2) to talk with
+    /// instead of the shipped model (`--comm llm`).
+    #[arg(long)]
+    llm: Option<PathBuf>,
+    /// Messages in a dialect the receiver does not speak.
+    #[arg(long, value_enum)]
+    foreign: Option<colony::comm::Foreign>,
+    /// Chance per utterance of a dropped or swapped character (`--comm llm`).
+    #[arg(long)]
+    noise: Option<f32>,
+    /// Language-model sampling temperature (0: greedy, the default).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
 }
 
 impl SceneOverrides {
+    fn lm(&self, seed: u64) -> colony::lm::LmSettings {
+        colony::lm::LmSettings { model_dir: self.llm.clone(), temperature: self.temperature, top_p: 1.0, seed }
+    }
+
     fn apply(&self, scene: &mut Scene) {
         if let Some(c) = self.comm {
             scene.comm = c;
@@ -66,6 +88,12 @@ impl SceneOverrides {
         }
         if let Some(b) = self.bandwidth {
             scene.channel.bandwidth = b;
+        }
+        if let Some(f) = self.foreign {
+            scene.channel.foreign = f;
+        }
+        if let Some(n) = self.noise {
+            scene.channel.noise = n.clamp(0.0, 1.0);
         }
         if let Some(s) = self.episode_steps {
             scene.episode_steps = s.max(1);
@@ -144,6 +172,12 @@ struct BenchArgs {
     /// Threads for the "all threads" figure (default: all CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Skip the language-model section.
+    #[arg(long)]
+    no_lm: bool,
+    /// Scene of the symbolic-vs-LLM steps/s comparison.
+    #[arg(long, default_value = "scenes/foraging.ron")]
+    lm_scene: PathBuf,
 }
 
 fn cpus() -> usize {
@@ -184,6 +218,7 @@ fn train(args: TrainArgs) -> Result<()> {
         resume,
         progress: !args.quiet,
         eval_episodes: args.eval_episodes.unwrap_or(scene.train.eval_episodes),
+        lm: args.scene_overrides.lm(args.seed.unwrap_or(scene.seed)),
         scene,
     };
     if resume {
@@ -238,11 +273,15 @@ fn eval(args: EvalArgs) -> Result<()> {
     } else {
         let path = PathBuf::from(&args.policy);
         let file = load_policy(&path)?;
-        let mut tables = colony::headless::Env::new(&scene, seed, 0, 1, PolicyMode::Greedy).tables();
+        let mut scratch = scene.clone();
+        scratch.comm = CommMode::Off;
+        let lm = colony::lm::LmSettings::default();
+        let mut tables = colony::headless::Env::new(&scratch, seed, 0, 1, PolicyMode::Greedy, &lm).tables();
         file.apply_to(tables.iter_mut(), &args.policy)?;
         (PolicyMode::Greedy, Some(tables))
     };
-    let agg = headless::evaluate(&scene, seed, tables.as_deref(), mode, episodes, args.envs as usize, threads)?;
+    let lm = args.scene_overrides.lm(seed);
+    let agg = headless::evaluate(&scene, seed, tables.as_deref(), mode, episodes, args.envs as usize, threads, &lm)?;
     let report = serde_json::json!({
         "scene": scene.name,
         "policy": args.policy,
@@ -276,17 +315,34 @@ fn check(path: &Path) -> Result<()> {
 fn bench(args: BenchArgs) -> Result<()> {
     let _ = args.json;
     let report = headless::bench_core(args.threads.unwrap_or_else(cpus), args.steps);
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "core": report }))?);
+    let mut out = serde_json::json!({ "core": report });
+    if !args.no_lm {
+        let model = colony::lm::bench(&colony::lm::default_model_dir())?;
+        let scene = load_scene(&args.lm_scene)?;
+        let sim = headless::bench_comm_speed(&scene, 10_000, args.steps);
+        out["lm"] = serde_json::json!({ "model": model, "simulation": sim });
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // The language model is tiny: candle's thread pool costs more than it
+        // gains (1.4x-7x slower measured on 2 cores). Set before any thread starts.
+        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", "1")
+        };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Check { scene } => check(&scene),
         Command::Bench(a) => bench(a),
+        Command::Lm { command } => colony::lm::cli::run(command).map_err(anyhow::Error::from),
         #[cfg(feature = "gui")]
         Command::Run(a) => colony::gui::run(a).map_err(anyhow::Error::from),
     };

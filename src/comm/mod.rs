@@ -2,11 +2,13 @@
 //! dialects, outboxes, the bandwidth-limited channel, and inboxes with ages.
 
 mod intent;
+mod language;
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use intent::{Intent, IntentKind, ParseIntentError};
+pub use language::{Language, LanguageModel, add_channel_noise};
 
 use crate::agent::{Agent, GridPos, Observation};
 use crate::metrics::EpisodeStats;
@@ -20,7 +22,7 @@ pub const MAX_INBOX: usize = 8;
 /// Adds the channel and the Speak and Deliver systems.
 pub fn plugin(app: &mut App) {
     app.init_resource::<Channel>().init_resource::<MessageLog>().init_resource::<CommSettings>();
-    app.add_systems(SimStep, speak_intents.in_set(SimSet::Speak));
+    app.add_systems(SimStep, (speak_intents, render_utterances).chain().in_set(SimSet::Speak));
     app.add_systems(SimStep, deliver_messages.in_set(SimSet::Deliver));
 }
 
@@ -32,6 +34,21 @@ pub enum CommMode {
     /// Intents travel as symbols.
     #[default]
     Symbolic,
+    /// Intents travel as text: the language model says them in the
+    /// sender's dialect and receivers read (and translate) them back.
+    Llm,
+}
+
+/// What happens to a message in a dialect the receiver does not speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Foreign {
+    /// Everyone understands every dialect.
+    #[default]
+    Understood,
+    /// Receivers only understand their own dialect: foreign messages are lost.
+    Dropped,
+    /// Foreign messages are translated into the receiver's dialect first.
+    Translated,
 }
 
 /// A language variety agents speak (the language model renders intents in it).
@@ -58,11 +75,16 @@ pub struct ChannelSettings {
     pub inbox: u32,
     /// Only agents of the sender's team receive.
     pub team_only: bool,
+    /// Messages in a dialect the receiver does not speak.
+    pub foreign: Foreign,
+    /// Chance that an utterance loses or swaps one character in transit
+    /// (`Llm` mode only; the model is trained to read through it).
+    pub noise: f32,
 }
 
 impl Default for ChannelSettings {
     fn default() -> Self {
-        Self { range: 10, bandwidth: 16, ttl: 8, inbox: 4, team_only: false }
+        Self { range: 10, bandwidth: 16, ttl: 8, inbox: 4, team_only: false, foreign: Foreign::Understood, noise: 0.0 }
     }
 }
 
@@ -80,6 +102,8 @@ pub struct CommSettings {
 pub struct Outbox {
     /// The intent to send, taken by the channel in Deliver.
     pub intent: Option<Intent>,
+    /// Its utterance in the speaker's dialect (`Llm` mode).
+    pub text: Option<String>,
 }
 
 /// One received message.
@@ -146,8 +170,22 @@ impl Inbox {
 /// Reusable buffers of the channel (no allocation per step once warm).
 #[derive(Resource, Debug, Default)]
 pub struct Channel {
-    pending: Vec<(u32, u16, GridPos, Intent, Entity)>,
-    listeners: Vec<(u32, u16, GridPos, Entity)>,
+    pending: Vec<Pending>,
+    listeners: Vec<(u32, u16, Dialect, GridPos, Entity)>,
+    reads: Vec<(usize, Dialect)>,
+    texts: Vec<String>,
+    translated: Vec<Option<String>>,
+    understood: Vec<Option<Intent>>,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    sender: u32,
+    team: u16,
+    dialect: Dialect,
+    from: GridPos,
+    intent: Intent,
+    text: Option<String>,
 }
 
 /// One logged message, for the GUI's message panel.
@@ -163,6 +201,10 @@ pub struct LoggedMessage {
     pub receivers: Vec<(u32, GridPos)>,
     /// The intent sent.
     pub intent: Intent,
+    /// The utterance (`Llm` mode).
+    pub text: Option<String>,
+    /// What receivers understood, per receiver (`Llm` mode; `None`: did not parse).
+    pub understood: Vec<Option<Intent>>,
     /// Whether the channel dropped it (over bandwidth).
     pub dropped: bool,
 }
@@ -211,12 +253,63 @@ pub fn speak_intents(settings: Res<CommSettings>, mut agents: Query<(&Agent, &Ob
     let on = settings.mode != CommMode::Off;
     for (agent, obs, mut outbox) in &mut agents {
         outbox.intent = if on { choose_intent(agent, obs) } else { None };
+        outbox.text = None;
+    }
+}
+
+/// Speak (`Llm` mode): the language model says every outgoing intent in its
+/// speaker's dialect, batched over the frame. An intent the model cannot
+/// say is not sent and counts as invalid.
+pub fn render_utterances(
+    settings: Res<CommSettings>,
+    order: Res<crate::world::AgentOrder>,
+    model: Option<ResMut<LanguageModel>>,
+    mut stats: ResMut<EpisodeStats>,
+    mut outboxes: Query<(&Agent, &mut Outbox)>,
+    mut batch: Local<Vec<(Intent, Dialect)>>,
+    mut said: Local<Vec<Option<String>>>,
+) {
+    if settings.mode != CommMode::Llm {
+        return;
+    }
+    batch.clear();
+    for &e in &order.0 {
+        if let Ok((agent, outbox)) = outboxes.get(e)
+            && let Some(intent) = outbox.intent
+        {
+            batch.push((intent, agent.dialect));
+        }
+    }
+    if batch.is_empty() {
+        return;
+    }
+    said.clear();
+    match model {
+        Some(mut m) => m.0.say(&batch, &mut said),
+        None => said.resize(batch.len(), None),
+    }
+    let mut k = 0;
+    for &e in &order.0 {
+        if let Ok((_, mut outbox)) = outboxes.get_mut(e)
+            && outbox.intent.is_some()
+        {
+            match said.get(k).cloned().flatten() {
+                Some(text) => outbox.text = Some(text),
+                None => {
+                    outbox.intent = None;
+                    stats.messages_invalid += 1;
+                }
+            }
+            k += 1;
+        }
     }
 }
 
 /// Deliver: ages inboxes, then carries at most `bandwidth` messages (a
 /// rotating, deterministic choice among this step's senders) to every agent in
-/// range; the rest are dropped and counted.
+/// range; the rest are dropped and counted. In `Llm` mode each receiver gets
+/// what the model reads from the utterance (translated first when the scene
+/// says so); what does not parse is counted invalid and not stored.
 pub fn deliver_messages(
     settings: Res<CommSettings>,
     episode: Res<Episode>,
@@ -224,6 +317,8 @@ pub fn deliver_messages(
     mut channel: ResMut<Channel>,
     mut log: ResMut<MessageLog>,
     mut stats: ResMut<EpisodeStats>,
+    mut model: Option<ResMut<LanguageModel>>,
+    mut rng: ResMut<crate::world::SimRng>,
     mut outboxes: Query<(&Agent, &GridPos, &mut Outbox)>,
     mut inboxes: Query<&mut Inbox>,
 ) {
@@ -231,14 +326,16 @@ pub fn deliver_messages(
     for mut inbox in &mut inboxes {
         inbox.age(ch.ttl);
     }
-    let Channel { pending, listeners } = &mut *channel;
+    let llm = settings.mode == CommMode::Llm;
+    let Channel { pending, listeners, reads, texts, translated, understood } = &mut *channel;
     pending.clear();
     listeners.clear();
     for &e in &order.0 {
         if let Ok((agent, pos, mut outbox)) = outboxes.get_mut(e) {
-            listeners.push((agent.id, agent.team, *pos, e));
+            listeners.push((agent.id, agent.team, agent.dialect, *pos, e));
             if let Some(intent) = outbox.intent.take() {
-                pending.push((agent.id, agent.team, *pos, intent, e));
+                let text = outbox.text.take();
+                pending.push(Pending { sender: agent.id, team: agent.team, dialect: agent.dialect, from: *pos, intent, text });
             }
         }
     }
@@ -252,29 +349,113 @@ pub fn deliver_messages(
     let start = episode.step as usize % n;
     let range = ch.range as i32;
     let capacity = ch.inbox as usize;
+    let in_range = |p: &Pending, id: u32, team: u16, pos: GridPos| {
+        id != p.sender && !(ch.team_only && team != p.team) && (pos.x - p.from.x).abs().max((pos.y - p.from.y).abs()) <= range
+    };
+
+    // Llm mode: one reading per (message, receiver dialect), batched.
+    reads.clear();
+    understood.clear();
+    if llm {
+        for k in 0..kept {
+            let p = &pending[(start + k) % n];
+            for d in [Dialect::En, Dialect::Zh] {
+                let wanted = listeners.iter().any(|&(id, team, dialect, pos, _)| dialect == d && in_range(p, id, team, pos));
+                let allowed = d == p.dialect || ch.foreign != Foreign::Dropped;
+                if wanted && allowed && p.text.is_some() {
+                    reads.push(((start + k) % n, d));
+                }
+            }
+        }
+        texts.clear();
+        for &(m, _) in reads.iter() {
+            let mut t = pending[m].text.clone().unwrap_or_default();
+            if ch.noise > 0.0 {
+                add_channel_noise(&mut t, ch.noise, &mut rng.0);
+            }
+            texts.push(t);
+        }
+        // Translate foreign messages where the scene asks for it.
+        translated.clear();
+        if ch.foreign == Foreign::Translated {
+            let jobs: Vec<(usize, Dialect)> = reads
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, d))| *d != pending[*m].dialect)
+                .map(|(i, (_, d))| (i, *d))
+                .collect();
+            if !jobs.is_empty() {
+                let items: Vec<(&str, Dialect)> = jobs.iter().map(|&(i, d)| (texts[i].as_str(), d)).collect();
+                let mut out = Vec::new();
+                match model.as_deref_mut() {
+                    Some(m) => m.0.translate(&items, &mut out),
+                    None => out.resize(items.len(), None),
+                }
+                stats.messages_translated += jobs.len() as u64;
+                for (&(i, _), t) in jobs.iter().zip(out) {
+                    match t {
+                        Some(t) => texts[i] = t,
+                        None => texts[i].clear(),
+                    }
+                }
+            }
+        }
+        let items: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match model.as_deref_mut() {
+            Some(m) => m.0.read(&items, understood),
+            None => understood.resize(items.len(), None),
+        }
+    }
+
     for k in 0..n {
-        let (sender, team, from, intent, _) = pending[(start + k) % n];
+        let m = (start + k) % n;
+        let p = &pending[m];
         let dropped = k >= kept;
         let mut receivers = Vec::new();
+        let mut heard = Vec::new();
         if !dropped {
-            for &(id, their_team, pos, e) in listeners.iter() {
-                if id == sender || (ch.team_only && their_team != team) {
+            for &(id, team, dialect, pos, e) in listeners.iter() {
+                if !in_range(p, id, team, pos) {
                     continue;
                 }
-                if (pos.x - from.x).abs().max((pos.y - from.y).abs()) > range {
-                    continue;
-                }
+                let got = if llm {
+                    match reads.iter().position(|&(rm, d)| rm == m && d == dialect) {
+                        Some(r) => {
+                            let got = understood.get(r).copied().flatten();
+                            if got.is_none() {
+                                stats.messages_invalid += 1;
+                            }
+                            got
+                        }
+                        None => None,
+                    }
+                } else if dialect != p.dialect && ch.foreign == Foreign::Dropped {
+                    None
+                } else {
+                    Some(p.intent)
+                };
+                let Some(intent) = got else { continue };
                 if let Ok(mut inbox) = inboxes.get_mut(e) {
-                    inbox.push(intent, sender, capacity);
+                    inbox.push(intent, p.sender, capacity);
                     stats.messages_delivered += 1;
                     if log.enabled {
                         receivers.push((id, pos));
+                        heard.push(Some(intent));
                     }
                 }
             }
         }
         if log.enabled {
-            log.record(LoggedMessage { step: episode.step, sender, from, receivers, intent, dropped });
+            log.record(LoggedMessage {
+                step: episode.step,
+                sender: p.sender,
+                from: p.from,
+                receivers,
+                intent: p.intent,
+                text: p.text.clone(),
+                understood: heard,
+                dropped,
+            });
         }
     }
 }

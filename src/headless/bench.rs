@@ -77,7 +77,7 @@ pub fn bench_scene() -> Scene {
             prey_vision: 0,
         }],
         comm: CommMode::Symbolic,
-        channel: ChannelSettings { range: 8, bandwidth: 32, ttl: 8, inbox: 4, team_only: false },
+        channel: ChannelSettings { range: 8, bandwidth: 32, ttl: 8, inbox: 4, ..Default::default() },
         hyperparameters: Hyperparameters::default(),
         train: TrainDefaults::default(),
     }
@@ -90,7 +90,7 @@ fn measure(scene: &Scene, threads: usize, steps: u64) -> Throughput {
         for t in 0..threads {
             let barrier = &barrier;
             s.spawn(move || {
-                let mut env = Env::new(scene, 7, t as u64, threads as u64, PolicyMode::Learn);
+                let mut env = Env::new(scene, 7, t as u64, threads as u64, PolicyMode::Learn, &crate::lm::LmSettings::default());
                 env.run_steps(20);
                 barrier.wait();
                 env.run_steps(steps);
@@ -117,5 +117,47 @@ pub fn bench_core(all: usize, steps: u64) -> BenchReport {
         steps,
         single_thread,
         all_threads,
+    }
+}
+
+/// Steps per second of one headless foraging world, symbolic against
+/// language-model messages, both measured after a warm-up (the model's memo
+/// cache filled by the same world).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommSpeed {
+    /// Scene measured.
+    pub scene: String,
+    /// Warm-up steps per mode before measuring (fills the model's memo).
+    pub warmup: u64,
+    /// Steps measured per mode.
+    pub steps: u64,
+    /// Steps per second with `comm: Symbolic`.
+    pub symbolic_steps_per_sec: f64,
+    /// Steps per second with `comm: Llm`, cache warm.
+    pub llm_steps_per_sec: f64,
+    /// `llm / symbolic` (target: at least 0.2).
+    pub llm_over_symbolic: f64,
+}
+
+/// Measures [`CommSpeed`] on a scene.
+pub fn bench_comm_speed(scene: &Scene, warmup: u64, steps: u64) -> CommSpeed {
+    let run = |mode: CommMode| {
+        let mut s = scene.clone();
+        s.comm = mode;
+        let mut env = Env::new(&s, 3, 0, 1, PolicyMode::Learn, &crate::lm::LmSettings::default());
+        env.run_steps(warmup);
+        let start = Instant::now();
+        env.run_steps(steps);
+        steps as f64 / start.elapsed().as_secs_f64().max(1e-9)
+    };
+    let symbolic = run(CommMode::Symbolic);
+    let llm = run(CommMode::Llm);
+    CommSpeed {
+        scene: scene.name.clone(),
+        warmup,
+        steps,
+        symbolic_steps_per_sec: symbolic,
+        llm_steps_per_sec: llm,
+        llm_over_symbolic: llm / symbolic.max(1e-9),
     }
 }

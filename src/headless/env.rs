@@ -9,6 +9,7 @@ use bevy::prelude::*;
 
 use super::HeadlessError;
 use crate::learn::{PolicyMode, QTable};
+use crate::lm::{LmSettings, LmStatus};
 use crate::metrics::{EpisodeLog, EpisodeRow};
 use crate::scene::{ActiveScene, Scene};
 use crate::world::{PolicyOrder, RunConfig};
@@ -34,9 +35,9 @@ pub struct Env {
 
 impl Env {
     /// Env playing episodes `first`, `first + stride`, ... of a run.
-    pub fn new(scene: &Scene, seed: u64, first: u64, stride: u64, mode: PolicyMode) -> Self {
+    pub fn new(scene: &Scene, seed: u64, first: u64, stride: u64, mode: PolicyMode, lm: &LmSettings) -> Self {
         let run = RunConfig { seed, first_episode: first, stride, mode };
-        Self { app: crate::headless_app(ActiveScene::new(scene.clone(), None), run) }
+        Self { app: crate::headless_app(ActiveScene::new(scene.clone(), None), run, lm.clone()) }
     }
 
     /// Copies of the env's Q-tables, in policy order.
@@ -108,6 +109,7 @@ impl EnvPool {
         threads: usize,
         first: u64,
         mode: PolicyMode,
+        lm: &LmSettings,
     ) -> Result<Self, HeadlessError> {
         let envs = envs.max(1);
         let threads = threads.clamp(1, envs);
@@ -116,16 +118,26 @@ impl EnvPool {
         for w in 0..threads {
             let (jobs, job_rx) = channel::<Job>();
             let (reply_tx, replies) = channel::<Reply>();
-            let (ready_tx, ready_rx) = channel::<Vec<QTable>>();
+            let (ready_tx, ready_rx) = channel::<Result<Vec<QTable>, String>>();
             let scene = scene.clone();
+            let lm = lm.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("colony-env-{w}"))
                 .spawn(move || {
                     let mut mine: Vec<(usize, Env)> = (w..envs)
                         .step_by(threads)
-                        .map(|k| (k, Env::new(&scene, seed, first + k as u64, envs as u64, mode)))
+                        .map(|k| (k, Env::new(&scene, seed, first + k as u64, envs as u64, mode, &lm)))
                         .collect();
-                    let _ = ready_tx.send(mine.first().map(|(_, e)| e.tables()).unwrap_or_default());
+                    let lm_error = mine.first().and_then(|(_, e)| e.app.world().resource::<LmStatus>().error.clone());
+                    let ready = match lm_error {
+                        Some(e) => Err(format!("cannot load the language model: {e}")),
+                        None => Ok(mine.first().map(|(_, e)| e.tables()).unwrap_or_default()),
+                    };
+                    let failed = ready.is_err();
+                    let _ = ready_tx.send(ready);
+                    if failed {
+                        return;
+                    }
                     while let Ok(Job::Round { global, active }) = job_rx.recv() {
                         let mut out = Vec::new();
                         for (k, env) in mine.iter_mut().filter(|(k, _)| *k < active) {
@@ -147,7 +159,8 @@ impl EnvPool {
                 .map_err(|e| HeadlessError::Other(format!("cannot start a worker thread: {e}")))?;
             let tables = ready_rx
                 .recv()
-                .map_err(|_| HeadlessError::Other("a worker thread failed while building its worlds".into()))?;
+                .map_err(|_| HeadlessError::Other("a worker thread failed while building its worlds".into()))?
+                .map_err(HeadlessError::Other)?;
             if template.is_none() {
                 template = Some(tables);
             }

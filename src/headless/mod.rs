@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use bench::{BenchReport, bench_core, bench_scene};
+pub use bench::{BenchReport, CommSpeed, bench_comm_speed, bench_core, bench_scene};
 pub use env::{Env, EnvPool, EpisodeResult};
 
 use crate::comm::CommMode;
@@ -71,6 +71,8 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Greedy and random evaluation episodes run at the end (0: none).
     pub eval_episodes: u64,
+    /// The language model (used when the scene's comm is `Llm`).
+    pub lm: crate::lm::LmSettings,
 }
 
 /// What a checkpoint stores besides the policy: everything needed to continue
@@ -161,7 +163,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainSummary, Hea
     };
     let envs = ckpt.envs.max(1) as usize;
     let scene = ckpt.scene.clone();
-    let mut pool = EnvPool::new(&scene, ckpt.seed, envs, opts.threads, ckpt.episodes_done, PolicyMode::Learn)?;
+    let mut pool = EnvPool::new(&scene, ckpt.seed, envs, opts.threads, ckpt.episodes_done, PolicyMode::Learn, &opts.lm)?;
     let mut global: Vec<QTable> = pool.initial_tables();
     if let Some(policy) = resumed_tables {
         policy.apply_to(global.iter_mut(), &policy_path.display().to_string())?;
@@ -212,8 +214,8 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainSummary, Hea
     let elapsed = started.elapsed().as_secs_f64();
 
     let (eval_greedy, eval_random) = if opts.eval_episodes > 0 && !interrupted {
-        let g = evaluate(&scene, ckpt.seed, Some(&global), PolicyMode::Greedy, opts.eval_episodes, envs, opts.threads)?;
-        let r = evaluate(&scene, ckpt.seed, None, PolicyMode::Random, opts.eval_episodes, envs, opts.threads)?;
+        let g = evaluate(&scene, ckpt.seed, Some(&global), PolicyMode::Greedy, opts.eval_episodes, envs, opts.threads, &opts.lm)?;
+        let r = evaluate(&scene, ckpt.seed, None, PolicyMode::Random, opts.eval_episodes, envs, opts.threads, &opts.lm)?;
         (Some(g), Some(r))
     } else {
         (None, None)
@@ -318,8 +320,9 @@ pub fn evaluate(
     episodes: u64,
     envs: usize,
     threads: usize,
+    lm: &crate::lm::LmSettings,
 ) -> Result<Aggregate, HeadlessError> {
-    Ok(Aggregate::of(&evaluate_rows(scene, seed, tables, mode, episodes, envs, threads)?))
+    Ok(Aggregate::of(&evaluate_rows(scene, seed, tables, mode, episodes, envs, threads, lm)?))
 }
 
 /// Like [`evaluate`], returning every episode's row.
@@ -331,9 +334,10 @@ pub fn evaluate_rows(
     episodes: u64,
     envs: usize,
     threads: usize,
+    lm: &crate::lm::LmSettings,
 ) -> Result<Vec<EpisodeRow>, HeadlessError> {
     let envs = envs.clamp(1, episodes.max(1) as usize);
-    let mut pool = EnvPool::new(scene, seed ^ EVAL_SEED_SALT, envs, threads, 0, mode)?;
+    let mut pool = EnvPool::new(scene, seed ^ EVAL_SEED_SALT, envs, threads, 0, mode, lm)?;
     let global = match tables {
         Some(t) => t.to_vec(),
         None => pool.initial_tables(),

@@ -11,10 +11,15 @@ use super::{LmError, LmResult};
 /// What the simulation needs from a language backend. All methods are batched over the slice and
 /// return one result per item; a bad item is an `Err`, never a panic.
 pub trait LanguageBackend {
+    /// Short backend name: `colony-lm`, or the HF model family (e.g. `llama`, `qwen2`).
     fn name(&self) -> &str;
+    /// say: (canonical intent, target dialect) -> an utterance in that dialect.
     fn say(&mut self, items: &[(CanonicalIntent, Dialect)]) -> Vec<LmResult<String>>;
+    /// read: utterance (any dialect) -> canonical intent.
     fn read(&mut self, utterances: &[&str]) -> Vec<LmResult<CanonicalIntent>>;
+    /// translate: (utterance, target dialect) -> the utterance in the target dialect.
     fn translate(&mut self, items: &[(&str, Dialect)]) -> Vec<LmResult<String>>;
+    /// Generation counters accumulated so far.
     fn stats(&self) -> GenStats;
 }
 
@@ -56,7 +61,9 @@ impl LanguageBackend for HfEngine {
 
 /// Either backend, chosen at run time.
 pub enum Backend {
+    /// The shipped colony model.
     Colony(LmEngine),
+    /// A bigger local HF Llama / Qwen2 model, few-shot prompted.
     Hf(HfEngine),
 }
 

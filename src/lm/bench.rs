@@ -11,15 +11,21 @@ use super::engine::LmEngine;
 /// Result of [`bench`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
+    /// Largest number of prompts per forward batch (the engine's `max_batch`).
     pub batch_size: usize,
+    /// Number of prompts in the batched workload.
     pub messages: usize,
+    /// Generated tokens per second of generation time, whole workload batched, memo disabled.
     pub tokens_per_sec_batched: f64,
+    /// Generated tokens per second of generation time, 48 prompts run one at a time, memo disabled.
     pub tokens_per_sec_unbatched: f64,
     /// read+say+translate messages per second, batched, memo disabled.
     pub messages_per_sec_no_memo: f64,
     /// The same workload run a second time with the memo cache warm (realistic repeated chatter).
     pub messages_per_sec_memo: f64,
+    /// Memo cache hits over the memo runs (the cold fill pass plus the timed pass).
     pub memo_hits: u64,
+    /// Memo cache misses over the memo runs (the cold fill pass plus the timed pass).
     pub memo_misses: u64,
 }
 

@@ -25,15 +25,25 @@ pub const N_TEMPLATES: usize = 7;
 /// Slot id used for held-out membership of `say` prompts.
 pub const SAY_SLOT: u8 = 100;
 
+/// Padding token (left padding in batched inference, right padding in training batches).
 pub const TOK_PAD: &str = "<pad>";
+/// Unknown-character token.
 pub const TOK_UNK: &str = "<unk>";
+/// Beginning-of-sequence token, first token of every prompt.
 pub const TOK_BOS: &str = "<bos>";
+/// End-of-sequence token, ends every answer.
 pub const TOK_EOS: &str = "<eos>";
+/// Separator between prompt input and answer.
 pub const TOK_SEP: &str = "<sep>";
+/// Task tag of `say` prompts.
 pub const TOK_SAY: &str = "<say>";
+/// Task tag of `read` prompts.
 pub const TOK_READ: &str = "<read>";
+/// Task tag of `translate` prompts.
 pub const TOK_TR: &str = "<tr>";
+/// Dialect tag: English-like (`en`).
 pub const TOK_EN: &str = "<en>";
+/// Dialect tag: Chinese-like (`zh`).
 pub const TOK_ZH: &str = "<zh>";
 /// All special tokens, in id order (ids 0..).
 pub const SPECIAL_TOKENS: [&str; 10] =
@@ -138,10 +148,8 @@ pub fn parse_exact(utterance: &str) -> Option<(CanonicalIntent, Dialect, usize)>
         for kind in IntentKind::ALL {
             for t in 0..N_TEMPLATES {
                 let tpl = template(dialect, kind, t);
-                if let Some((x, y)) = match_template(tpl, utterance) {
-                    if let Some(i) = CanonicalIntent::new(kind, x, y) {
-                        return Some((i, dialect, t));
-                    }
+                if let Some(i) = match_template(tpl, utterance).and_then(|(x, y)| CanonicalIntent::new(kind, x, y)) {
+                    return Some((i, dialect, t));
                 }
             }
         }
@@ -169,7 +177,7 @@ pub fn is_held_out(kind: IntentKind, x: u8, y: u8, dialect: Dialect, slot: u8) -
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^= h >> 29;
-    h % 10 == 0
+    h.is_multiple_of(10)
 }
 
 /// Apply one channel-noise edit (see module docs). Returns the input unchanged if no position is eligible.
@@ -209,22 +217,29 @@ pub fn apply_noise<R: RngExt>(s: &str, rng: &mut R) -> String {
 /// The three tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Task {
+    /// Canonical intent + dialect -> utterance.
     Say,
+    /// Utterance -> canonical intent.
     Read,
+    /// Utterance + target dialect -> utterance in the target dialect.
     Translate,
 }
 
 /// Which side of the split to sample from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
+    /// Only tuples that are not held out (training data).
     Train,
+    /// Only held-out tuples (~10%, evaluation inputs).
     HeldOut,
 }
 
 /// One training / evaluation pair. `prompt` and `answer` are surface strings (without special tokens).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
+    /// Which task this example is for.
     pub task: Task,
+    /// The intent the example expresses.
     pub intent: CanonicalIntent,
     /// say: target dialect; read: source dialect; translate: target dialect.
     pub dialect: Dialect,
@@ -238,10 +253,13 @@ pub struct Example {
 pub struct CorpusGen {
     rng: ChaCha8Rng,
     split: Split,
+    /// Probability (0..=1) that a read / translate source utterance gets one channel-noise edit
+    /// (default 0.3).
     pub noise_prob: f64,
 }
 
 impl CorpusGen {
+    /// A generator seeded with `seed` that samples from `split`, with `noise_prob` 0.3.
     pub fn new(seed: u64, split: Split) -> Self {
         Self { rng: ChaCha8Rng::seed_from_u64(seed), split, noise_prob: 0.3 }
     }
@@ -288,6 +306,8 @@ impl CorpusGen {
         if self.rng.random_bool(self.noise_prob) { apply_noise(&s, &mut self.rng) } else { s }
     }
 
+    /// One example of `task` from this generator's side of the split (output utterances never use
+    /// a held-out template).
     pub fn sample(&mut self, task: Task) -> Example {
         match task {
             Task::Say => loop {

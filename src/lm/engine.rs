@@ -18,9 +18,13 @@ use super::{LmError, LmResult};
 /// Sampler settings. `temperature <= 0` means greedy decoding (the default).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplerConfig {
+    /// Softmax temperature; `<= 0` means greedy (argmax) decoding.
     pub temperature: f64,
+    /// Nucleus sampling: keep the most likely tokens up to this cumulative probability (0..=1; 1 keeps all).
     pub top_p: f64,
+    /// Seed of the sampling RNG.
     pub seed: u64,
+    /// Most tokens generated per prompt (the `<eos>` included).
     pub max_new_tokens: usize,
 }
 
@@ -31,6 +35,7 @@ impl Default for SamplerConfig {
 }
 
 impl SamplerConfig {
+    /// Whether decoding is greedy (`temperature <= 0`).
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0
     }
@@ -39,14 +44,20 @@ impl SamplerConfig {
 /// Counters of an engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct GenStats {
+    /// Tokens generated (each `<eos>` included).
     pub generated_tokens: u64,
+    /// Wall-clock seconds spent generating.
     pub gen_seconds: f64,
+    /// Prompts answered from the memo cache.
     pub memo_hits: u64,
+    /// Prompts looked up in the memo cache and not found.
     pub memo_misses: u64,
+    /// Model forward passes (one prefill plus one per decode step per batch; not counted by `HfEngine`).
     pub forward_calls: u64,
 }
 
 impl GenStats {
+    /// Generation throughput: `generated_tokens / gen_seconds` in tokens per second (0 if no time was spent).
     pub fn tokens_per_sec(&self) -> f64 {
         if self.gen_seconds > 0.0 { self.generated_tokens as f64 / self.gen_seconds } else { 0.0 }
     }
@@ -93,6 +104,8 @@ pub struct LmEngine {
     memo_enabled: bool,
     /// Largest number of rows per forward batch.
     pub max_batch: usize,
+    /// Memo entries kept at most; when full the memo is cleared (bounded memory in long runs).
+    pub memo_capacity: usize,
     stats: GenStats,
 }
 
@@ -115,6 +128,8 @@ impl LmEngine {
         Ok(Self::from_parts(model, tok))
     }
 
+    /// Build an engine from a loaded model and tokenizer (no consistency checks, unlike [`Self::load`]):
+    /// default sampler, memo enabled, `max_batch` 64, `memo_capacity` 100 000.
     pub fn from_parts(model: ColonyLm, tok: LmTokenizer) -> Self {
         let sampler = SamplerConfig::default();
         Self {
@@ -125,6 +140,7 @@ impl LmEngine {
             memo: HashMap::new(),
             memo_enabled: true,
             max_batch: 64,
+            memo_capacity: 100_000,
             stats: GenStats::default(),
         }
     }
@@ -134,18 +150,23 @@ impl LmEngine {
         Self::load(&super::default_model_dir())
     }
 
+    /// The engine's tokenizer.
     pub fn tokenizer(&self) -> &LmTokenizer {
         &self.tok
     }
+    /// The engine's network.
     pub fn model(&self) -> &ColonyLm {
         &self.model
     }
+    /// Current sampler settings.
     pub fn sampler(&self) -> SamplerConfig {
         self.sampler
     }
-    /// Change sampler settings; reseeds the sampling RNG from `s.seed`.
+    /// Change sampler settings; reseeds the sampling RNG from `s.seed` and clears the memo cache
+    /// (its entries depend on the settings).
     pub fn set_sampler(&mut self, s: SamplerConfig) {
         self.sampler = s;
+        self.memo.clear();
         self.rng = ChaCha8Rng::seed_from_u64(s.seed);
     }
     /// Enable / disable the memo cache (only used under greedy decoding). Disabling clears it.
@@ -155,15 +176,19 @@ impl LmEngine {
             self.memo.clear();
         }
     }
+    /// Drop all memo cache entries.
     pub fn clear_memo(&mut self) {
         self.memo.clear();
     }
+    /// Number of prompts currently in the memo cache.
     pub fn memo_len(&self) -> usize {
         self.memo.len()
     }
+    /// Generation counters since the engine was built or last reset.
     pub fn stats(&self) -> GenStats {
         self.stats
     }
+    /// Zero the generation counters.
     pub fn reset_stats(&mut self) {
         self.stats = GenStats::default();
     }
@@ -177,7 +202,13 @@ impl LmEngine {
         let mut todo: Vec<usize> = Vec::new();
         let mut first_of: HashMap<&[u32], usize> = HashMap::new();
         let mut dup_of: Vec<Option<usize>> = vec![None; prompts.len()];
+        let limit = self.model.cfg.max_position_embeddings;
         for (i, p) in prompts.iter().enumerate() {
+            // a bad item is an Err of its own and never poisons the batch it would have joined
+            if p.is_empty() || p.len() + 1 >= limit {
+                out[i] = Some(Err(LmError::Invalid(format!("prompt of {} tokens (model limit {limit})", p.len()))));
+                continue;
+            }
             if use_memo {
                 if let Some(hit) = self.memo.get(p) {
                     self.stats.memo_hits += 1;
@@ -201,10 +232,11 @@ impl LmEngine {
             match self.generate_batch(&batch) {
                 Ok(res) => {
                     for (&i, r) in group.iter().zip(res) {
-                        if use_memo {
-                            if let Ok(ids) = &r {
-                                self.memo.insert(prompts[i].clone(), ids.clone());
+                        if let (true, Ok(ids)) = (use_memo, &r) {
+                            if self.memo.len() >= self.memo_capacity {
+                                self.memo.clear();
                             }
+                            self.memo.insert(prompts[i].clone(), ids.clone());
                         }
                         out[i] = Some(r);
                     }
@@ -414,6 +446,14 @@ mod tests {
         assert_eq!(e.stats().memo_hits, 1);
         assert_eq!(e.memo_len(), 0);
         assert!(e.stats().tokens_per_sec() > 0.0);
+    }
+
+    #[test]
+    fn engines_can_live_in_shared_state() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<LmEngine>();
+        assert_send_sync::<crate::lm::HfEngine>();
+        assert_send_sync::<crate::lm::Backend>();
     }
 
     #[test]

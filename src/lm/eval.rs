@@ -12,8 +12,11 @@ use super::intent::{CanonicalIntent, Dialect};
 /// Accuracy on one task.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TaskScore {
+    /// Items evaluated.
     pub n: usize,
+    /// Items judged correct.
     pub correct: usize,
+    /// `correct / n` (0 when `n` is 0).
     pub accuracy: f64,
 }
 
@@ -26,15 +29,23 @@ impl TaskScore {
 /// Result of [`eval`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EvalReport {
+    /// Evaluated model directory (empty when produced by [`eval_engine`] directly).
     pub model_dir: PathBuf,
+    /// Seed of the held-out sample.
     pub seed: u64,
+    /// Channel-noise probability of the read / translate inputs.
     pub noise_prob: f64,
+    /// read: the output is exactly the intent.
     pub read: TaskScore,
+    /// say: the output is in the requested dialect and the model reads it back as the intent.
     pub say: TaskScore,
+    /// translate: the output is in the target dialect and the model reads it back as the intent.
     pub translate: TaskScore,
     /// Fraction of translate outputs in the right dialect (part of the translate criterion).
     pub translate_dialect_ok: f64,
+    /// Wall-clock seconds of the whole evaluation.
     pub seconds: f64,
+    /// Generation throughput during the evaluation, tokens per second of generation time.
     pub generated_tokens_per_sec: f64,
     /// A few failures, for inspection.
     pub failures: Vec<String>,

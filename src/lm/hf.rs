@@ -32,6 +32,8 @@ pub struct HfEngine {
     sampler: SamplerConfig,
     rng: ChaCha8Rng,
     stats: GenStats,
+    /// Lower-case model family from `config.json` (`model_type`, else the first architecture),
+    /// e.g. `llama` or `qwen2`; also the backend name.
     pub family: String,
 }
 
@@ -46,28 +48,42 @@ struct Probe {
     #[serde(default)]
     architectures: Vec<String>,
     #[serde(default)]
-    num_hidden_layers: usize,
-    #[serde(default)]
     eos_token_id: Option<serde_json::Value>,
 }
 
-/// Check that every tensor `Llama::load` will ask for exists (it unwraps per layer internally).
-fn check_llama_tensors(path: &Path, layers: usize, tied: bool) -> LmResult<()> {
+/// Check that every tensor `Llama::load` will ask for exists with the right shape (it unwraps per
+/// layer internally, so a bad file would otherwise panic).
+fn check_llama_tensors(path: &Path, cfg: &llama::Config) -> LmResult<()> {
     let bytes = std::fs::read(path).map_err(|e| LmError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| LmError::Format(format!("{}: {e}", path.display())))?;
-    let names: HashSet<String> = st.names().into_iter().map(|s| s.to_string()).collect();
-    let mut need = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
-    if !tied {
-        need.push("lm_head.weight".into());
+    let (h, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    if cfg.num_attention_heads == 0 || cfg.num_key_value_heads == 0 || h % cfg.num_attention_heads != 0 {
+        return Err(LmError::Format("bad head counts in config.json".into()));
     }
-    for i in 0..layers {
-        for n in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm"] {
-            need.push(format!("model.layers.{i}.{n}.weight"));
-        }
+    let hd = h / cfg.num_attention_heads;
+    let (q, kv) = (hd * cfg.num_attention_heads, hd * cfg.num_key_value_heads);
+    let mut need: Vec<(String, Vec<usize>)> =
+        vec![("model.embed_tokens.weight".into(), vec![v, h]), ("model.norm.weight".into(), vec![h])];
+    if !cfg.tie_word_embeddings {
+        need.push(("lm_head.weight".into(), vec![v, h]));
     }
-    for n in need {
-        if !names.contains(&n) {
-            return Err(LmError::Format(format!("{} lacks tensor {n}", path.display())));
+    for i in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        need.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
+        need.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
+        need.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
+        need.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
+        need.push((format!("{p}.mlp.gate_proj.weight"), vec![f, h]));
+        need.push((format!("{p}.mlp.up_proj.weight"), vec![f, h]));
+        need.push((format!("{p}.mlp.down_proj.weight"), vec![h, f]));
+        need.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        need.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+    }
+    for (n, shape) in need {
+        match st.tensor(&n) {
+            Ok(t) if t.shape() == shape.as_slice() => {}
+            Ok(t) => return Err(LmError::Format(format!("{n}: shape {:?}, expected {shape:?}", t.shape()))),
+            Err(_) => return Err(LmError::Format(format!("{} lacks tensor {n}", path.display()))),
         }
     }
     Ok(())
@@ -97,15 +113,16 @@ impl HfEngine {
             return Err(LmError::io(&wpath, std::io::Error::new(std::io::ErrorKind::NotFound, "missing model.safetensors")));
         }
         let bad = |e: serde_json::Error| LmError::Format(format!("{}: {e}", cpath.display()));
-        // SAFETY: the weight file is treated as read-only while mapped.
-        let vb = || unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&wpath), dtype, &device) };
+        // Read, not mapped: no unsafe code, at the price of one copy in memory.
+        let weights = std::fs::read(&wpath).map_err(|e| LmError::io(&wpath, e))?;
+        let vb = || VarBuilder::from_buffered_safetensors(weights.clone(), dtype, &device);
         let net = if family.contains("qwen2") {
             let cfg: qwen2::Config = serde_json::from_str(&ctext).map_err(bad)?;
             Net::Qwen2 { model: qwen2::ModelForCausalLM::new(&cfg, vb()?)? }
         } else if family.contains("llama") {
             let lc: llama::LlamaConfig = serde_json::from_str(&ctext).map_err(bad)?;
             let cfg = lc.into_config(false);
-            check_llama_tensors(&wpath, probe.num_hidden_layers.max(cfg.num_hidden_layers), cfg.tie_word_embeddings)?;
+            check_llama_tensors(&wpath, &cfg)?;
             Net::Llama { model: llama::Llama::load(vb()?, &cfg)?, cfg }
         } else {
             return Err(LmError::Format(format!("unsupported model family {family:?} (want llama or qwen2)")));
@@ -142,10 +159,12 @@ impl HfEngine {
         })
     }
 
+    /// Change sampler settings and reseed the sampling RNG from `s.seed`.
     pub fn set_sampler(&mut self, s: SamplerConfig) {
         self.sampler = s;
         self.rng = ChaCha8Rng::seed_from_u64(s.seed);
     }
+    /// Generation counters accumulated so far.
     pub fn stats(&self) -> GenStats {
         self.stats
     }
@@ -258,6 +277,8 @@ impl HfEngine {
         }
     }
 
+    /// say: intent + dialect -> utterance, one few-shot completion per item; output that is empty,
+    /// in the wrong dialect or without digits is an `Unparseable` item.
     pub fn say(&mut self, items: &[(CanonicalIntent, Dialect)]) -> Vec<LmResult<String>> {
         items
             .iter()
@@ -265,6 +286,8 @@ impl HfEngine {
             .collect()
     }
 
+    /// read: utterance -> canonical intent, one few-shot completion per item; output that is not a
+    /// canonical intent is an `Unparseable` item.
     pub fn read(&mut self, utterances: &[&str]) -> Vec<LmResult<CanonicalIntent>> {
         utterances
             .iter()
@@ -275,6 +298,8 @@ impl HfEngine {
             .collect()
     }
 
+    /// translate: utterance + target dialect -> utterance, one few-shot completion per item; output
+    /// that is empty, in the wrong dialect or without digits is an `Unparseable` item.
     pub fn translate(&mut self, items: &[(&str, Dialect)]) -> Vec<LmResult<String>> {
         items
             .iter()
@@ -299,7 +324,7 @@ pub(crate) mod tests {
         let dev = Device::Cpu;
         let mut ts: HashMap<String, Tensor> = HashMap::new();
         let mut put = |n: String, shape: &[usize]| -> LmResult<()> {
-            ts.insert(n, (Tensor::randn(0f32, 1.0, shape, &dev)?)?);
+            ts.insert(n, Tensor::randn(0f32, 0.5, shape, &dev)?);
             Ok(())
         };
         put("model.embed_tokens.weight".into(), &[v, h])?;
@@ -307,13 +332,15 @@ pub(crate) mod tests {
         put("model.norm.weight".into(), &[h])?;
         for i in 0..l {
             let p = format!("model.layers.{i}");
-            for n in ["q_proj", "k_proj", "v_proj", "o_proj"] {
-                put(format!("{p}.self_attn.{n}.weight"), &[h, h])?;
-            }
+            let kv = h / 2; // 4 heads of 8, 2 kv heads
+            put(format!("{p}.self_attn.q_proj.weight"), &[h, h])?;
+            put(format!("{p}.self_attn.k_proj.weight"), &[kv, h])?;
+            put(format!("{p}.self_attn.v_proj.weight"), &[kv, h])?;
+            put(format!("{p}.self_attn.o_proj.weight"), &[h, h])?;
             if family == "qwen2" {
-                for n in ["q_proj", "k_proj", "v_proj"] {
-                    put(format!("{p}.self_attn.{n}.bias"), &[h])?;
-                }
+                put(format!("{p}.self_attn.q_proj.bias"), &[h])?;
+                put(format!("{p}.self_attn.k_proj.bias"), &[kv])?;
+                put(format!("{p}.self_attn.v_proj.bias"), &[kv])?;
             }
             put(format!("{p}.mlp.gate_proj.weight"), &[f, h])?;
             put(format!("{p}.mlp.up_proj.weight"), &[f, h])?;
@@ -372,7 +399,12 @@ pub(crate) mod tests {
         // drop a layer tensor: must be an Err, not the panic inside Llama::load
         let st = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).expect("load st");
         let mut st: HashMap<String, Tensor> = st;
+        let good = st.clone();
         st.remove("model.layers.1.mlp.up_proj.weight");
+        candle_core::safetensors::save(&st, dir.join("model.safetensors")).expect("save");
+        assert!(HfEngine::load(&dir).is_err());
+        let mut st = good;
+        st.insert("model.layers.0.self_attn.k_proj.weight".into(), Tensor::zeros((3, 32), DType::F32, &Device::Cpu).expect("z"));
         candle_core::safetensors::save(&st, dir.join("model.safetensors")).expect("save");
         assert!(HfEngine::load(&dir).is_err());
         std::fs::write(dir.join("config.json"), "{\"model_type\": \"gpt2\"}").expect("w");

@@ -19,6 +19,7 @@ pub enum IntentKind {
 }
 
 impl IntentKind {
+    /// All kinds, in index order.
     pub const ALL: [IntentKind; 4] = [IntentKind::Food, IntentKind::Help, IntentKind::Claim, IntentKind::Prey];
 
     /// Upper-case keyword used in the canonical form.
@@ -31,6 +32,7 @@ impl IntentKind {
         }
     }
 
+    /// Kind of an exact upper-case keyword (`FOOD`, `HELP`, `CLAIM`, `PREY`); `None` otherwise.
     pub fn from_keyword(s: &str) -> Option<Self> {
         match s {
             "FOOD" => Some(IntentKind::Food),
@@ -41,6 +43,7 @@ impl IntentKind {
         }
     }
 
+    /// Position in [`IntentKind::ALL`] (0..4).
     pub fn index(self) -> usize {
         self as usize
     }
@@ -49,8 +52,11 @@ impl IntentKind {
 /// A canonical intent: `KIND X Y`, with `0 <= X, Y <= 63`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct CanonicalIntent {
+    /// What the message is about.
     pub kind: IntentKind,
+    /// X grid coordinate (`0..=MAX_COORD`).
     pub x: u8,
+    /// Y grid coordinate (`0..=MAX_COORD`).
     pub y: u8,
 }
 
@@ -108,8 +114,10 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// Both dialects.
     pub const ALL: [Dialect; 2] = [Dialect::En, Dialect::Zh];
 
+    /// Short tag: `en` or `zh`.
     pub fn code(self) -> &'static str {
         match self {
             Dialect::En => "en",
@@ -117,6 +125,7 @@ impl Dialect {
         }
     }
 
+    /// Dialect of a tag (`en` / `zh`, case-insensitive, surrounding whitespace ignored).
     pub fn from_code(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "en" => Some(Dialect::En),

@@ -18,28 +18,48 @@ use super::LmError;
 /// Hugging Face style `config.json` of a Llama causal LM.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LmConfig {
+    /// HF architecture names, `["LlamaForCausalLM"]`.
     pub architectures: Vec<String>,
+    /// HF model type, `llama`.
     pub model_type: String,
+    /// Width of the residual stream (embedding size).
     pub hidden_size: usize,
+    /// Hidden width of the gated SiLU MLP.
     pub intermediate_size: usize,
+    /// Number of transformer layers.
     pub num_hidden_layers: usize,
+    /// Number of query heads.
     pub num_attention_heads: usize,
+    /// Number of key / value heads (fewer than query heads means grouped-query attention).
     pub num_key_value_heads: usize,
+    /// Number of token ids (rows of the embedding and of `lm_head`).
     pub vocab_size: usize,
+    /// Longest sequence in tokens (size of the rotary tables).
     pub max_position_embeddings: usize,
+    /// Epsilon of the RMS norms.
     pub rms_norm_eps: f64,
+    /// Base of the rotary position frequencies.
     pub rope_theta: f32,
+    /// Id of the `<bos>` token.
     pub bos_token_id: u32,
+    /// Id of the `<eos>` token.
     pub eos_token_id: u32,
+    /// Id of the `<pad>` token.
     pub pad_token_id: u32,
+    /// Whether `lm_head` reuses the embedding matrix.
     pub tie_word_embeddings: bool,
+    /// MLP activation name for HF loaders (`silu`; this network always uses SiLU).
     pub hidden_act: String,
+    /// Weight dtype name for HF loaders (`float32`).
     pub torch_dtype: String,
+    /// HF flag for attention projection biases (absent = `false`; this network has none).
     #[serde(default)]
     pub attention_bias: bool,
 }
 
 impl LmConfig {
+    /// The default small Llama for a vocabulary of `vocab_size` with the given special token ids:
+    /// hidden 128, MLP 384, 4 layers, 4 heads, 128 positions.
     pub fn tiny(vocab_size: usize, bos: u32, eos: u32, pad: u32) -> Self {
         Self {
             architectures: vec!["LlamaForCausalLM".into()],
@@ -63,19 +83,25 @@ impl LmConfig {
         }
     }
 
+    /// Size of one attention head: `hidden_size / num_attention_heads`.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
 
+    /// Read and parse a `config.json`.
     pub fn load(path: &Path) -> Result<Self, LmError> {
         let s = std::fs::read_to_string(path).map_err(|e| LmError::io(path, e))?;
         serde_json::from_str(&s).map_err(|e| LmError::Format(format!("{}: {e}", path.display())))
     }
 
+    /// Check the head sizes: non-zero head counts, `hidden_size` divisible by the query heads, query
+    /// heads divisible by the key / value heads, and an even head size.
     pub fn validate(&self) -> Result<(), LmError> {
-        if self.hidden_size % self.num_attention_heads != 0
-            || self.num_attention_heads % self.num_key_value_heads != 0
-            || self.head_dim() % 2 != 0
+        if self.num_attention_heads == 0
+            || self.num_key_value_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+            || !self.num_attention_heads.is_multiple_of(self.num_key_value_heads)
+            || !self.head_dim().is_multiple_of(2)
         {
             return Err(LmError::Format(format!("inconsistent head sizes in config: {self:?}")));
         }
@@ -116,9 +142,11 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// Number of cached positions per row (padding included); 0 before the first forward step.
     pub fn len(&self) -> usize {
         self.kvs.first().and_then(|x| x.as_ref()).map(|(k, _)| k.dim(2).unwrap_or(0)).unwrap_or(0)
     }
+    /// Whether nothing is cached yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -133,6 +161,7 @@ pub struct ColonyLm {
     /// (max_pos, head_dim/2)
     cos: Tensor,
     sin: Tensor,
+    /// The configuration the network was built from.
     pub cfg: LmConfig,
     device: Device,
 }
@@ -197,11 +226,12 @@ impl ColonyLm {
         if !wpath.exists() {
             return Err(LmError::io(&wpath, std::io::Error::new(std::io::ErrorKind::NotFound, "missing")));
         }
-        // SAFETY: the weight file is not modified while mapped (it is a read-only shipped asset).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[wpath], DType::F32, device)? };
+        let weights = std::fs::read(&wpath).map_err(|e| LmError::io(&wpath, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)?;
         Self::new(&cfg, vb)
     }
 
+    /// Device holding the weights.
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -257,12 +287,14 @@ impl ColonyLm {
         let past = cache.len();
         // positions per row
         let mut pos = Vec::with_capacity(b * t);
-        for r in 0..b {
-            for j in 0..t {
-                let ok = valid[r][j];
-                pos.push(cache.next_pos[r].min(self.cfg.max_position_embeddings as u32 - 1));
+        if valid.len() != b || valid.iter().any(|v| v.len() != t) || cache.next_pos.len() != b {
+            return Err(LmError::Generation(format!("validity mask does not match ids of shape ({b}, {t})")));
+        }
+        for (row, next) in valid.iter().zip(cache.next_pos.iter_mut()) {
+            for &ok in row {
+                pos.push((*next).min(self.cfg.max_position_embeddings as u32 - 1));
                 if ok {
-                    cache.next_pos[r] += 1;
+                    *next += 1;
                 }
             }
         }
@@ -272,8 +304,8 @@ impl ColonyLm {
         let pos_t = Tensor::from_vec(pos, b * t, &self.device)?;
         let cos = self.cos.index_select(&pos_t, 0)?.reshape((b, t, self.cfg.head_dim() / 2))?;
         let sin = self.sin.index_select(&pos_t, 0)?.reshape((b, t, self.cfg.head_dim() / 2))?;
-        for r in 0..b {
-            cache.key_valid[r].extend_from_slice(&valid[r][..t]);
+        for (kv, row) in cache.key_valid.iter_mut().zip(valid) {
+            kv.extend_from_slice(row);
         }
         let kv_len = past + t;
         // mask (b, 1, t, kv_len): key j visible to query i iff j <= past+i and (key j is real or j == past+i;

@@ -20,16 +20,27 @@ fn tk_err(e: impl std::fmt::Display) -> LmError {
 /// The tokenizer plus the ids of its special tokens (looked up explicitly; missing ones are an error).
 #[derive(Clone)]
 pub struct LmTokenizer {
+    /// The underlying `tokenizers` tokenizer.
     pub inner: Tokenizer,
+    /// Id of `<pad>`.
     pub pad: u32,
+    /// Id of `<unk>`.
     pub unk: u32,
+    /// Id of `<bos>`.
     pub bos: u32,
+    /// Id of `<eos>`.
     pub eos: u32,
+    /// Id of `<sep>`.
     pub sep: u32,
+    /// Id of `<say>`.
     pub say: u32,
+    /// Id of `<read>`.
     pub read: u32,
+    /// Id of `<tr>`.
     pub tr: u32,
+    /// Id of `<en>`.
     pub en: u32,
+    /// Id of `<zh>`.
     pub zh: u32,
 }
 
@@ -58,6 +69,7 @@ impl LmTokenizer {
         Self::from_tokenizer(tok)
     }
 
+    /// Wrap a tokenizer, looking up the special token ids (`MissingToken` if one is absent).
     pub fn from_tokenizer(inner: Tokenizer) -> Result<Self, LmError> {
         let id = |s: &str| inner.token_to_id(s).ok_or_else(|| LmError::MissingToken(s.to_string()));
         Ok(Self {
@@ -75,6 +87,7 @@ impl LmTokenizer {
         })
     }
 
+    /// Load a `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Self, LmError> {
         if !path.exists() {
             return Err(LmError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "missing tokenizer.json")));
@@ -82,10 +95,12 @@ impl LmTokenizer {
         Self::from_tokenizer(Tokenizer::from_file(path).map_err(tk_err)?)
     }
 
+    /// Save as a (pretty-printed) `tokenizer.json`.
     pub fn save(&self, path: &Path) -> Result<(), LmError> {
         self.inner.save(path, true).map_err(tk_err)
     }
 
+    /// Number of tokens, special tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
@@ -101,6 +116,7 @@ impl LmTokenizer {
         self.inner.decode(ids, true).map_err(tk_err)
     }
 
+    /// Id of the dialect's tag token (`<en>` / `<zh>`).
     pub fn dialect_id(&self, d: Dialect) -> u32 {
         match d {
             Dialect::En => self.en,

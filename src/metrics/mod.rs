@@ -50,6 +50,8 @@ pub struct EpisodeStats {
     pub messages_dropped: u64,
     /// Messages that did not parse back into an intent.
     pub messages_invalid: u64,
+    /// Messages translated into a receiver's dialect.
+    pub messages_translated: u64,
 }
 
 impl EpisodeStats {
@@ -89,13 +91,15 @@ pub struct EpisodeRow {
     pub messages_dropped: u64,
     /// Messages that did not parse.
     pub messages_invalid: u64,
+    /// Messages translated into a receiver's dialect.
+    pub messages_translated: u64,
     /// Exploration rate used.
     pub epsilon: f64,
 }
 
 impl EpisodeRow {
     /// The CSV header line.
-    pub const CSV_HEADER: &'static str = "episode,steps,reward,reward_per_step,completions,efficiency,utilisation,idle_share,wasted_share,messages_sent,messages_delivered,messages_dropped,messages_invalid,epsilon";
+    pub const CSV_HEADER: &'static str = "episode,steps,reward,reward_per_step,completions,efficiency,utilisation,idle_share,wasted_share,messages_sent,messages_delivered,messages_dropped,messages_invalid,messages_translated,epsilon";
 
     /// Computes the row from an episode's stats.
     pub fn from_stats(episode: u64, steps: u32, epsilon: f32, s: &EpisodeStats) -> Self {
@@ -119,6 +123,7 @@ impl EpisodeRow {
             messages_delivered: s.messages_delivered,
             messages_dropped: s.messages_dropped,
             messages_invalid: s.messages_invalid,
+            messages_translated: s.messages_translated,
             epsilon: epsilon as f64,
         }
     }
@@ -126,7 +131,7 @@ impl EpisodeRow {
     /// One CSV line (fixed precision, so runs compare byte for byte).
     pub fn csv_line(&self) -> String {
         format!(
-            "{},{},{:.6},{:.6},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{:.6}",
+            "{},{},{:.6},{:.6},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{:.6}",
             self.episode,
             self.steps,
             self.reward,
@@ -140,6 +145,7 @@ impl EpisodeRow {
             self.messages_delivered,
             self.messages_dropped,
             self.messages_invalid,
+            self.messages_translated,
             self.epsilon
         )
     }
@@ -210,6 +216,8 @@ pub struct Aggregate {
     pub messages_dropped: f64,
     /// Mean invalid messages per episode.
     pub messages_invalid: f64,
+    /// Mean translated messages per episode.
+    pub messages_translated: f64,
 }
 
 impl Aggregate {
@@ -233,6 +241,7 @@ impl Aggregate {
             messages_delivered: m(&|r| r.messages_delivered as f64),
             messages_dropped: m(&|r| r.messages_dropped as f64),
             messages_invalid: m(&|r| r.messages_invalid as f64),
+            messages_translated: m(&|r| r.messages_translated as f64),
         }
     }
 }

@@ -18,4 +18,4 @@ pub fn shipped(name: &str) -> Scene {
 }
 
 /// The names of all shipped scenes.
-pub const SHIPPED: [&str; 4] = ["foraging", "heavy_lift", "predator_prey", "task_allocation"];
+pub const SHIPPED: [&str; 5] = ["foraging", "heavy_lift", "predator_prey", "task_allocation", "babel"];

@@ -21,6 +21,7 @@ fn options(scene: Scene, out: &std::path::Path, episodes: u64, envs: u32, thread
         resume: false,
         progress: false,
         eval_episodes: 0,
+        lm: colony::lm::LmSettings::default(),
     }
 }
 

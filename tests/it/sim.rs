@@ -17,6 +17,7 @@ fn app(scene: Scene, seed: u64) -> App {
     colony::headless_app(
         ActiveScene::new(scene, None),
         RunConfig { seed, first_episode: 0, stride: 1, mode: PolicyMode::Learn },
+        colony::lm::LmSettings::default(),
     )
 }
 
@@ -121,4 +122,93 @@ fn shared_policies_are_entities_related_to_their_agents() {
     assert_eq!(order.len(), 1, "heavy_lift has one team with a shared table");
     let users = world.get::<colony::learn::PolicyUsers>(order[0]).expect("policy users");
     assert_eq!(users.agents().len(), 4);
+}
+
+fn llm_app(scene: Scene, seed: u64) -> App {
+    let mut scene = scene;
+    scene.comm = CommMode::Llm;
+    app(scene, seed)
+}
+
+#[test]
+fn llm_agents_talk_through_the_shipped_model_and_learn() {
+    let mut app = llm_app(shipped("foraging"), 4);
+    assert!(app.world().contains_resource::<colony::comm::LanguageModel>(), "the shipped model loads");
+    for _ in 0..400 {
+        app.update();
+    }
+    let row = app.world().resource::<EpisodeLog>().rows[1].clone();
+    assert!(row.messages_sent > 0 && row.messages_delivered > 0, "{row:?}");
+    assert_eq!(row.messages_invalid, 0, "the shipped model reads its own utterances: {row:?}");
+    let order = app.world().resource::<colony::world::PolicyOrder>().0.clone();
+    let q = app.world().get::<colony::learn::QTable>(order[0]).expect("table");
+    assert!(q.q.iter().any(|v| *v != 0.0), "agents learn while talking");
+}
+
+#[test]
+fn llm_and_symbolic_deliver_the_same_meaning() {
+    // With a model that reads everything right and no noise, talking in text
+    // changes nothing: the two worlds stay identical step for step.
+    let mut a = app(shipped("foraging"), 8);
+    let mut b = llm_app(shipped("foraging"), 8);
+    for _ in 0..150 {
+        a.update();
+        b.update();
+    }
+    assert_eq!(agent_positions(a.world_mut()), agent_positions(b.world_mut()));
+    let (sa, sb) = (a.world().resource::<EpisodeStats>().clone(), b.world().resource::<EpisodeStats>().clone());
+    assert_eq!(sa.messages_delivered, sb.messages_delivered);
+}
+
+struct Garbage;
+
+impl colony::comm::Language for Garbage {
+    fn name(&self) -> &str {
+        "garbage"
+    }
+    fn say(&mut self, items: &[(colony::comm::Intent, colony::comm::Dialect)], out: &mut Vec<Option<String>>) {
+        out.clear();
+        out.extend(items.iter().enumerate().map(|(i, _)| (i % 3 != 0).then(|| "zq#@!".to_string())));
+    }
+    fn translate(&mut self, items: &[(&str, colony::comm::Dialect)], out: &mut Vec<Option<String>>) {
+        out.clear();
+        out.resize(items.len(), None);
+    }
+    fn read(&mut self, items: &[&str], out: &mut Vec<Option<colony::comm::Intent>>) {
+        out.clear();
+        out.extend(items.iter().map(|t| t.parse().ok()));
+    }
+}
+
+#[test]
+fn garbage_model_output_is_counted_and_survived() {
+    let mut app = llm_app(shipped("foraging"), 4);
+    app.insert_resource(colony::comm::LanguageModel(Box::new(Garbage)));
+    for _ in 0..120 {
+        app.update();
+    }
+    let s = app.world().resource::<EpisodeStats>().clone();
+    assert!(s.messages_invalid > 0, "{s:?}");
+    assert_eq!(s.messages_delivered, 0, "nothing readable was said: {s:?}");
+    let mut q = app.world_mut().query::<&Inbox>();
+    assert!(q.iter(app.world()).all(|i| i.iter().count() == 0));
+}
+
+#[test]
+fn babel_translates_or_drops_foreign_messages() {
+    let run = |foreign| {
+        let mut scene = shipped("babel");
+        scene.channel.foreign = foreign;
+        scene.channel.noise = 0.0;
+        let mut app = app(scene, 6);
+        for _ in 0..150 {
+            app.update();
+        }
+        app.world().resource::<EpisodeStats>().clone()
+    };
+    let translated = run(colony::comm::Foreign::Translated);
+    let dropped = run(colony::comm::Foreign::Dropped);
+    assert!(translated.messages_translated > 0, "{translated:?}");
+    assert_eq!(dropped.messages_translated, 0);
+    assert!(translated.messages_delivered > dropped.messages_delivered, "{translated:?} vs {dropped:?}");
 }

@@ -5,8 +5,9 @@
 //! - `target` (10 codes): direction to the nearest visible item that no one
 //!   else has claimed (0 none, 1 here, 2..=5 adjacent N/E/S/W, 6..=9 farther
 //!   N/E/S/W by dominant axis);
-//! - `inbox` (10 codes, same coding): direction to the nearest target reported
-//!   in the inbox (food, help, prey) that is not visibly gone;
+//! - `inbox` (10 codes, same coding): direction to the nearest cell reported
+//!   in the inbox (food, help, prey, or a site someone else claimed) that is
+//!   not visibly gone;
 //! - `blocked` (16 codes): bit mask of blocked neighbours N/E/S/W (wall,
 //!   border, another agent or prey);
 //! - `fresh` (16 codes): bit mask of open neighbours N/E/S/W that are not on
@@ -81,9 +82,6 @@ impl QState {
             .map_or(0, |v| dir_code(v.dx, v.dy));
         let mut best: Option<(i32, i32, i32)> = None;
         for r in inbox.iter() {
-            if r.intent.kind == IntentKind::Claim {
-                continue;
-            }
             let (dx, dy) = (r.intent.x - pos.x, r.intent.y - pos.y);
             // Within sight but not there any more: stale news.
             if obs.sees_offset(dx, dy) && !obs.visible().iter().any(|v| v.dx == dx && v.dy == dy) {

@@ -202,11 +202,7 @@ fn train(args: TrainArgs) -> Result<()> {
         bail!("bad hyperparameter override: {why}");
     }
     let resume = args.resume.is_some();
-    let out = args
-        .resume
-        .clone()
-        .or(args.out.clone())
-        .unwrap_or_else(|| PathBuf::from("runs").join(&scene.name));
+    let out = args.resume.clone().or(args.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&scene.name));
     let opts = TrainOptions {
         scene_file: args.scene.clone(),
         episodes: args.episodes.unwrap_or(scene.train.episodes),
@@ -255,10 +251,7 @@ fn train(args: TrainArgs) -> Result<()> {
             g.episodes, g.efficiency, g.reward, r.efficiency, r.reward, ratio
         );
     }
-    println!(
-        "wrote {0}/policy.safetensors, {0}/metrics.csv, {0}/summary.json, {0}/learning_curve.png",
-        out.display()
-    );
+    println!("wrote {0}/policy.safetensors, {0}/metrics.csv, {0}/summary.json, {0}/learning_curve.png", out.display());
     Ok(())
 }
 

@@ -253,14 +253,7 @@ pub fn sense_surroundings(
         for y in y0..=y1 {
             for x in x0..=x1 {
                 if let Some(item) = items.at(&grid, GridPos::new(x, y)) {
-                    obs.insert(Visible {
-                        kind: item.kind,
-                        x,
-                        y,
-                        dx: x - pos.x,
-                        dy: y - pos.y,
-                        served_by: item.worker,
-                    });
+                    obs.insert(Visible { kind: item.kind, x, y, dx: x - pos.x, dy: y - pos.y, served_by: item.worker });
                 }
             }
         }

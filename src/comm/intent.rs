@@ -71,9 +71,8 @@ impl FromStr for Intent {
         let mut parts = s.split_whitespace();
         let kind = parts.next().ok_or_else(err)?;
         let kind = IntentKind::ALL.into_iter().find(|k| k.keyword() == kind).ok_or_else(err)?;
-        let coord = |p: Option<&str>| {
-            p.and_then(|t| t.parse::<i32>().ok()).filter(|v| (0..64).contains(v)).ok_or_else(err)
-        };
+        let coord =
+            |p: Option<&str>| p.and_then(|t| t.parse::<i32>().ok()).filter(|v| (0..64).contains(v)).ok_or_else(err);
         let x = coord(parts.next())?;
         let y = coord(parts.next())?;
         if parts.next().is_some() {

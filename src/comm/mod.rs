@@ -236,7 +236,9 @@ impl MessageLog {
 pub fn choose_intent(agent: &Agent, obs: &Observation) -> Option<Intent> {
     let near = |v: &crate::agent::Visible| v.dx.abs() + v.dy.abs() <= 1;
     let visible = obs.visible();
-    if let Some(site) = visible.iter().find(|v| v.kind == ResourceKind::Task && near(v) && v.served_by == Some(agent.id)) {
+    if let Some(site) =
+        visible.iter().find(|v| v.kind == ResourceKind::Task && near(v) && v.served_by == Some(agent.id))
+    {
         return Some(Intent::new(IntentKind::Claim, site.x, site.y));
     }
     if let Some(heavy) = visible.iter().find(|v| v.kind == ResourceKind::Heavy && near(v)) {
@@ -335,7 +337,14 @@ pub fn deliver_messages(
             listeners.push((agent.id, agent.team, agent.dialect, *pos, e));
             if let Some(intent) = outbox.intent.take() {
                 let text = outbox.text.take();
-                pending.push(Pending { sender: agent.id, team: agent.team, dialect: agent.dialect, from: *pos, intent, text });
+                pending.push(Pending {
+                    sender: agent.id,
+                    team: agent.team,
+                    dialect: agent.dialect,
+                    from: *pos,
+                    intent,
+                    text,
+                });
             }
         }
     }
@@ -350,7 +359,9 @@ pub fn deliver_messages(
     let range = ch.range as i32;
     let capacity = ch.inbox as usize;
     let in_range = |p: &Pending, id: u32, team: u16, pos: GridPos| {
-        id != p.sender && !(ch.team_only && team != p.team) && (pos.x - p.from.x).abs().max((pos.y - p.from.y).abs()) <= range
+        id != p.sender
+            && !(ch.team_only && team != p.team)
+            && (pos.x - p.from.x).abs().max((pos.y - p.from.y).abs()) <= range
     };
 
     // Llm mode: one reading per (message, receiver dialect), batched.
@@ -360,7 +371,8 @@ pub fn deliver_messages(
         for k in 0..kept {
             let p = &pending[(start + k) % n];
             for d in [Dialect::En, Dialect::Zh] {
-                let wanted = listeners.iter().any(|&(id, team, dialect, pos, _)| dialect == d && in_range(p, id, team, pos));
+                let wanted =
+                    listeners.iter().any(|&(id, team, dialect, pos, _)| dialect == d && in_range(p, id, team, pos));
                 let allowed = d == p.dialect || ch.foreign != Foreign::Dropped;
                 if wanted && allowed && p.text.is_some() {
                     reads.push(((start + k) % n, d));

@@ -90,7 +90,8 @@ fn measure(scene: &Scene, threads: usize, steps: u64) -> Throughput {
         for t in 0..threads {
             let barrier = &barrier;
             s.spawn(move || {
-                let mut env = Env::new(scene, 7, t as u64, threads as u64, PolicyMode::Learn, &crate::lm::LmSettings::default());
+                let mut env =
+                    Env::new(scene, 7, t as u64, threads as u64, PolicyMode::Learn, &crate::lm::LmSettings::default());
                 env.run_steps(20);
                 barrier.wait();
                 env.run_steps(steps);
@@ -103,7 +104,11 @@ fn measure(scene: &Scene, threads: usize, steps: u64) -> Throughput {
         start.elapsed().as_secs_f64()
     });
     let per_env = steps as f64 / elapsed.max(1e-9);
-    Throughput { threads, agent_steps_per_sec: per_env * agents as f64 * threads as f64, steps_per_sec_per_env: per_env }
+    Throughput {
+        threads,
+        agent_steps_per_sec: per_env * agents as f64 * threads as f64,
+        steps_per_sec_per_env: per_env,
+    }
 }
 
 /// Runs the benchmark at one thread and at `all` threads.

@@ -15,8 +15,8 @@ pub use bench::{BenchReport, CommSpeed, bench_comm_speed, bench_core, bench_scen
 pub use env::{Env, EnvPool, EpisodeResult};
 
 use crate::comm::CommMode;
-use crate::learn::{Hyperparameters, PolicyFileError, PolicyMeta, PolicyMode, load_policy, save_policy};
 use crate::learn::QTable;
+use crate::learn::{Hyperparameters, PolicyFileError, PolicyMeta, PolicyMode, load_policy, save_policy};
 use crate::metrics::{Aggregate, EpisodeRow, plot_learning_curve, rows_to_csv};
 use crate::scene::{Scene, SceneError};
 
@@ -163,7 +163,8 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainSummary, Hea
     };
     let envs = ckpt.envs.max(1) as usize;
     let scene = ckpt.scene.clone();
-    let mut pool = EnvPool::new(&scene, ckpt.seed, envs, opts.threads, ckpt.episodes_done, PolicyMode::Learn, &opts.lm)?;
+    let mut pool =
+        EnvPool::new(&scene, ckpt.seed, envs, opts.threads, ckpt.episodes_done, PolicyMode::Learn, &opts.lm)?;
     let mut global: Vec<QTable> = pool.initial_tables();
     if let Some(policy) = resumed_tables {
         policy.apply_to(global.iter_mut(), &policy_path.display().to_string())?;
@@ -214,8 +215,18 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainSummary, Hea
     let elapsed = started.elapsed().as_secs_f64();
 
     let (eval_greedy, eval_random) = if opts.eval_episodes > 0 && !interrupted {
-        let g = evaluate(&scene, ckpt.seed, Some(&global), PolicyMode::Greedy, opts.eval_episodes, envs, opts.threads, &opts.lm)?;
-        let r = evaluate(&scene, ckpt.seed, None, PolicyMode::Random, opts.eval_episodes, envs, opts.threads, &opts.lm)?;
+        let g = evaluate(
+            &scene,
+            ckpt.seed,
+            Some(&global),
+            PolicyMode::Greedy,
+            opts.eval_episodes,
+            envs,
+            opts.threads,
+            &opts.lm,
+        )?;
+        let r =
+            evaluate(&scene, ckpt.seed, None, PolicyMode::Random, opts.eval_episodes, envs, opts.threads, &opts.lm)?;
         (Some(g), Some(r))
     } else {
         (None, None)

@@ -118,20 +118,14 @@ impl Hyperparameters {
             if !v.is_finite() || v < info.min || v > info.max {
                 return Some((
                     info.name,
-                    format!(
-                        "`{}` is {v}, but must be between {} and {} ({})",
-                        info.name, info.min, info.max, info.doc
-                    ),
+                    format!("`{}` is {v}, but must be between {} and {} ({})", info.name, info.min, info.max, info.doc),
                 ));
             }
         }
         if self.epsilon_min > self.epsilon_start {
             return Some((
                 "epsilon_min",
-                format!(
-                    "`epsilon_min` ({}) is larger than `epsilon_start` ({})",
-                    self.epsilon_min, self.epsilon_start
-                ),
+                format!("`epsilon_min` ({}) is larger than `epsilon_start` ({})", self.epsilon_min, self.epsilon_start),
             ));
         }
         None

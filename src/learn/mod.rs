@@ -13,7 +13,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 pub use hyper::{FieldInfo, HyperOverrides, Hyperparameters};
-pub use policy_file::{PolicyFile, PolicyFileError, PolicyMeta, load_policy, save_policy, write_atomic as write_atomic_file};
+pub use policy_file::{
+    PolicyFile, PolicyFileError, PolicyMeta, load_policy, save_policy, write_atomic as write_atomic_file,
+};
 pub use state::{
     BLOCKED_CODES, DIR_NAMES, FRESH_CODES, INBOX_CODES, NUM_STATES, QState, STATE_LAYOUT, TARGET_CODES, dir_code,
 };
@@ -27,10 +29,7 @@ use crate::{SimSet, SimStep};
 pub fn plugin(app: &mut App) {
     app.init_resource::<Hyperparameters>();
     app.add_systems(SimStep, decide_actions.in_set(SimSet::Decide));
-    app.add_systems(
-        SimStep,
-        learn_at_episode_end.in_set(SimSet::Reward).after(crate::world::resolve_interactions),
-    );
+    app.add_systems(SimStep, learn_at_episode_end.in_set(SimSet::Reward).after(crate::world::resolve_interactions));
 }
 
 /// How agents choose actions.

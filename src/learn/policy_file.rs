@@ -57,7 +57,11 @@ pub struct PolicyFile {
 impl PolicyFile {
     /// Copies the stored values into the live tables with the same names and
     /// shapes; errors name a missing or mismatched table.
-    pub fn apply_to<'a>(&self, tables: impl IntoIterator<Item = &'a mut QTable>, path: &str) -> Result<(), PolicyFileError> {
+    pub fn apply_to<'a>(
+        &self,
+        tables: impl IntoIterator<Item = &'a mut QTable>,
+        path: &str,
+    ) -> Result<(), PolicyFileError> {
         for table in tables {
             let Some((_, s, a, q)) = self.tables.iter().find(|(n, ..)| *n == table.name) else {
                 return Err(PolicyFileError::Format {

@@ -31,10 +31,12 @@ pub const FRESH_CODES: usize = 16;
 /// Number of distinct states.
 pub const NUM_STATES: usize = TARGET_CODES * INBOX_CODES * BLOCKED_CODES * FRESH_CODES;
 /// The layout as written into policy files.
-pub const STATE_LAYOUT: &str = "target:10,inbox:10,blocked:16,fresh:16 (index = ((target*10+inbox)*16+blocked)*16+fresh)";
+pub const STATE_LAYOUT: &str =
+    "target:10,inbox:10,blocked:16,fresh:16 (index = ((target*10+inbox)*16+blocked)*16+fresh)";
 
 /// Names of the direction codes.
-pub const DIR_NAMES: [&str; 10] = ["none", "here", "adj-N", "adj-E", "adj-S", "adj-W", "far-N", "far-E", "far-S", "far-W"];
+pub const DIR_NAMES: [&str; 10] =
+    ["none", "here", "adj-N", "adj-E", "adj-S", "adj-W", "far-N", "far-E", "far-S", "far-W"];
 
 /// A decoded Q-state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,9 @@ impl QState {
     /// Reads the state of an agent.
     pub fn observe(agent: &Agent, pos: GridPos, obs: &Observation, inbox: &Inbox) -> Self {
         let claimed_by_other = |x: i32, y: i32| {
-            inbox.iter().any(|r| r.intent.kind == IntentKind::Claim && r.intent.x == x && r.intent.y == y && r.sender != agent.id)
+            inbox.iter().any(|r| {
+                r.intent.kind == IntentKind::Claim && r.intent.x == x && r.intent.y == y && r.sender != agent.id
+            })
         };
         // A site I serve stays my target even if an older claim by someone
         // else still sits in my inbox.

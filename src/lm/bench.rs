@@ -37,10 +37,8 @@ pub fn bench(model_dir: &Path) -> LmResult<BenchReport> {
     let mut g = CorpusGen::new(77, Split::Train);
     let n = 256;
     let items: Vec<_> = (0..n).map(|i| g.sample([Task::Read, Task::Say, Task::Translate][i % 3])).collect();
-    let prompts: Vec<Vec<u32>> = items
-        .iter()
-        .map(|e| eng.tokenizer().prompt_ids(e.task, e.dialect, &e.input))
-        .collect::<LmResult<_>>()?;
+    let prompts: Vec<Vec<u32>> =
+        items.iter().map(|e| eng.tokenizer().prompt_ids(e.task, e.dialect, &e.input)).collect::<LmResult<_>>()?;
 
     // batched, no memo
     eng.set_memo(false);

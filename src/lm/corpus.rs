@@ -137,9 +137,7 @@ pub fn template(dialect: Dialect, kind: IntentKind, t: usize) -> &'static str {
 
 /// Render an intent with paraphrase template `t` of `dialect`.
 pub fn render(intent: &CanonicalIntent, dialect: Dialect, t: usize) -> String {
-    template(dialect, intent.kind, t)
-        .replace("{x}", &intent.x.to_string())
-        .replace("{y}", &intent.y.to_string())
+    template(dialect, intent.kind, t).replace("{x}", &intent.x.to_string()).replace("{y}", &intent.y.to_string())
 }
 
 /// Exact (noise-free) template matcher: the reference reader used for corpus checks and diagnostics.

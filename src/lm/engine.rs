@@ -66,11 +66,8 @@ impl GenStats {
 /// Pick the next token from a logits row with temperature + nucleus (top-p) sampling.
 pub fn sample_row(logits: &[f32], temperature: f64, top_p: f64, rng: &mut ChaCha8Rng) -> u32 {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(u32, f64)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, (((l - max) as f64) / temperature).exp()))
-        .collect();
+    let mut probs: Vec<(u32, f64)> =
+        logits.iter().enumerate().map(|(i, &l)| (i as u32, (((l - max) as f64) / temperature).exp())).collect();
     let z: f64 = probs.iter().map(|p| p.1).sum();
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut keep = Vec::new();
@@ -258,7 +255,9 @@ impl LmEngine {
                 });
             }
         }
-        out.into_iter().map(|o| o.unwrap_or_else(|| Err(LmError::Generation("internal: missing result".into())))).collect()
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(LmError::Generation("internal: missing result".into()))))
+            .collect()
     }
 
     /// One left-padded batch through prefill + KV-cached decoding.
@@ -294,7 +293,9 @@ impl LmEngine {
                 logits.argmax(D::Minus1)?.to_vec1::<u32>()?
             } else {
                 let rows = logits.to_vec2::<f32>()?;
-                rows.iter().map(|r| sample_row(r, self.sampler.temperature, self.sampler.top_p, &mut self.rng)).collect()
+                rows.iter()
+                    .map(|r| sample_row(r, self.sampler.temperature, self.sampler.top_p, &mut self.rng))
+                    .collect()
             };
             let mut feed = Vec::with_capacity(b);
             let mut fvalid = Vec::with_capacity(b);
@@ -326,13 +327,11 @@ impl LmEngine {
         Ok(outs
             .into_iter()
             .zip(done)
-            .map(|(o, d)| {
-                if d {
-                    Ok(o)
-                } else {
-                    Err(LmError::Generation(format!("no <eos> within {max_new} new tokens")))
-                }
-            })
+            .map(
+                |(o, d)| {
+                    if d { Ok(o) } else { Err(LmError::Generation(format!("no <eos> within {max_new} new tokens"))) }
+                },
+            )
             .collect())
     }
 

@@ -84,7 +84,10 @@ pub fn eval_engine(engine: &mut LmEngine, n: usize, seed: u64) -> EvalReport {
     for (e, r) in items.iter().zip(&got) {
         match r {
             Ok(i) if *i == e.intent => ok += 1,
-            other => note(format!("read {:?} -> {:?} (want {})", e.input, other.as_ref().map(|i| i.to_canonical()), e.intent), &mut failures),
+            other => note(
+                format!("read {:?} -> {:?} (want {})", e.input, other.as_ref().map(|i| i.to_canonical()), e.intent),
+                &mut failures,
+            ),
         }
     }
     let read = TaskScore::finish(n, ok);
@@ -101,7 +104,16 @@ pub fn eval_engine(engine: &mut LmEngine, n: usize, seed: u64) -> EvalReport {
         if good {
             ok += 1;
         } else {
-            note(format!("say {} {} -> {:?} -> {:?}", e.intent, e.dialect, s.as_ref().ok(), b.as_ref().ok().map(|i| i.to_canonical())), &mut failures);
+            note(
+                format!(
+                    "say {} {} -> {:?} -> {:?}",
+                    e.intent,
+                    e.dialect,
+                    s.as_ref().ok(),
+                    b.as_ref().ok().map(|i| i.to_canonical())
+                ),
+                &mut failures,
+            );
         }
     }
     let say = TaskScore::finish(n, ok);
@@ -121,7 +133,17 @@ pub fn eval_engine(engine: &mut LmEngine, n: usize, seed: u64) -> EvalReport {
         if d_ok && matches!(b, Ok(i) if *i == e.intent) {
             ok += 1;
         } else {
-            note(format!("translate {:?} -> {} : {:?} -> {:?} (want {})", e.input, e.dialect, t.as_ref().ok(), b.as_ref().ok().map(|i| i.to_canonical()), e.intent), &mut failures);
+            note(
+                format!(
+                    "translate {:?} -> {} : {:?} -> {:?} (want {})",
+                    e.input,
+                    e.dialect,
+                    t.as_ref().ok(),
+                    b.as_ref().ok().map(|i| i.to_canonical()),
+                    e.intent
+                ),
+                &mut failures,
+            );
         }
     }
     let translate = TaskScore::finish(n, ok);

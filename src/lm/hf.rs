@@ -55,7 +55,8 @@ struct Probe {
 /// layer internally, so a bad file would otherwise panic).
 fn check_llama_tensors(path: &Path, cfg: &llama::Config) -> LmResult<()> {
     let bytes = std::fs::read(path).map_err(|e| LmError::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| LmError::Format(format!("{}: {e}", path.display())))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| LmError::Format(format!("{}: {e}", path.display())))?;
     let (h, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     if cfg.num_attention_heads == 0 || cfg.num_key_value_heads == 0 || h % cfg.num_attention_heads != 0 {
         return Err(LmError::Format("bad head counts in config.json".into()));
@@ -96,7 +97,8 @@ impl HfEngine {
         let dtype = DType::F32;
         let cpath = dir.join("config.json");
         let ctext = std::fs::read_to_string(&cpath).map_err(|e| LmError::io(&cpath, e))?;
-        let probe: Probe = serde_json::from_str(&ctext).map_err(|e| LmError::Format(format!("{}: {e}", cpath.display())))?;
+        let probe: Probe =
+            serde_json::from_str(&ctext).map_err(|e| LmError::Format(format!("{}: {e}", cpath.display())))?;
         let family = probe
             .model_type
             .clone()
@@ -105,12 +107,18 @@ impl HfEngine {
             .to_ascii_lowercase();
         let tpath = dir.join("tokenizer.json");
         if !tpath.exists() {
-            return Err(LmError::io(&tpath, std::io::Error::new(std::io::ErrorKind::NotFound, "missing tokenizer.json")));
+            return Err(LmError::io(
+                &tpath,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "missing tokenizer.json"),
+            ));
         }
         let tok = Tokenizer::from_file(&tpath).map_err(tk_err)?;
         let wpath = dir.join("model.safetensors");
         if !wpath.exists() {
-            return Err(LmError::io(&wpath, std::io::Error::new(std::io::ErrorKind::NotFound, "missing model.safetensors")));
+            return Err(LmError::io(
+                &wpath,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "missing model.safetensors"),
+            ));
         }
         let bad = |e: serde_json::Error| LmError::Format(format!("{}: {e}", cpath.display()));
         // Read, not mapped: no unsafe code, at the price of one copy in memory.
@@ -404,7 +412,10 @@ pub(crate) mod tests {
         candle_core::safetensors::save(&st, dir.join("model.safetensors")).expect("save");
         assert!(HfEngine::load(&dir).is_err());
         let mut st = good;
-        st.insert("model.layers.0.self_attn.k_proj.weight".into(), Tensor::zeros((3, 32), DType::F32, &Device::Cpu).expect("z"));
+        st.insert(
+            "model.layers.0.self_attn.k_proj.weight".into(),
+            Tensor::zeros((3, 32), DType::F32, &Device::Cpu).expect("z"),
+        );
         candle_core::safetensors::save(&st, dir.join("model.safetensors")).expect("save");
         assert!(HfEngine::load(&dir).is_err());
         std::fs::write(dir.join("config.json"), "{\"model_type\": \"gpt2\"}").expect("w");

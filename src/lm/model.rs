@@ -209,8 +209,7 @@ impl ColonyLm {
         };
         // Rotary tables are computed, never taken from (or registered in) the VarBuilder.
         let device = vb.device().clone();
-        let inv: Vec<f32> =
-            (0..hd).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f32 / hd as f32)).collect();
+        let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f32 / hd as f32)).collect();
         let inv = Tensor::new(inv.as_slice(), &device)?;
         let pos = Tensor::arange(0u32, cfg.max_position_embeddings as u32, &device)?
             .to_dtype(DType::F32)?
@@ -275,7 +274,11 @@ impl ColonyLm {
 
     /// Start an inference cache for `b` rows.
     pub fn new_cache(&self, b: usize) -> KvCache {
-        KvCache { kvs: (0..self.layers.len()).map(|_| None).collect(), key_valid: vec![Vec::new(); b], next_pos: vec![0; b] }
+        KvCache {
+            kvs: (0..self.layers.len()).map(|_| None).collect(),
+            key_valid: vec![Vec::new(); b],
+            next_pos: vec![0; b],
+        }
     }
 
     /// Inference forward over `ids` (b, t) appended to `cache`. `valid[r][j]` says whether token j of

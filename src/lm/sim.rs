@@ -70,7 +70,8 @@ fn memoised<K: Clone + Eq + std::hash::Hash, V: Clone + Default>(
     if !use_memo {
         return ask(&keys);
     }
-    let misses: Vec<K> = keys.iter().filter(|k| !memo.contains_key(*k)).cloned().collect::<HashSet<_>>().into_iter().collect();
+    let misses: Vec<K> =
+        keys.iter().filter(|k| !memo.contains_key(*k)).cloned().collect::<HashSet<_>>().into_iter().collect();
     if !misses.is_empty() {
         if memo.len() + misses.len() > MEMO_CAPACITY {
             memo.clear();

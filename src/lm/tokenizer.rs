@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use tokenizers::decoders::fuse::Fuse;
+use tokenizers::models::TrainerWrapper;
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainer};
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::models::TrainerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use super::LmError;
@@ -50,7 +50,8 @@ impl LmTokenizer {
         let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|s| AddedToken::from(s.to_string(), true)).collect();
         let model = WordLevel::builder().unk_token(corpus::TOK_UNK.to_string()).build().map_err(tk_err)?;
         let mut tok = Tokenizer::new(model);
-        let split = Split::new(SplitPattern::Regex(".".into()), SplitDelimiterBehavior::Isolated, false).map_err(tk_err)?;
+        let split =
+            Split::new(SplitPattern::Regex(".".into()), SplitDelimiterBehavior::Isolated, false).map_err(tk_err)?;
         tok.with_pre_tokenizer(Some(split));
         tok.with_decoder(Some(Fuse::new()));
         let trainer = WordLevelTrainer::builder()
@@ -165,7 +166,10 @@ mod tests {
         tok.save(&p).expect("save");
         let t2 = LmTokenizer::from_file(&p).expect("load");
         assert_eq!(t2.eos, tok.eos);
-        assert_eq!(t2.encode_text("我在 12,7 看到了食物").expect("e"), tok.encode_text("我在 12,7 看到了食物").expect("e"));
+        assert_eq!(
+            t2.encode_text("我在 12,7 看到了食物").expect("e"),
+            tok.encode_text("我在 12,7 看到了食物").expect("e")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

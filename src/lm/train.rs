@@ -187,8 +187,15 @@ pub fn train(opts: &TrainOptions) -> Result<TrainReport, LmError> {
     if opts.log_every > 0 {
         println!(
             "train: vocab {} hidden {} layers {} heads {} ffn {} params {} steps {} batch {} lr {}",
-            cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads,
-            cfg.intermediate_size, params, opts.steps, opts.batch_size, opts.lr
+            cfg.vocab_size,
+            cfg.hidden_size,
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            cfg.intermediate_size,
+            params,
+            opts.steps,
+            opts.batch_size,
+            opts.lr
         );
     }
     let mut opt = candle_nn::AdamW::new(

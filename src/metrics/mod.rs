@@ -15,10 +15,7 @@ use crate::{SimSet, SimStep};
 /// Adds the episode recorder.
 pub fn plugin(app: &mut App) {
     app.init_resource::<EpisodeStats>().init_resource::<EpisodeLog>();
-    app.add_systems(
-        SimStep,
-        record_episode.in_set(SimSet::Reward).after(crate::learn::learn_at_episode_end),
-    );
+    app.add_systems(SimStep, record_episode.in_set(SimSet::Reward).after(crate::learn::learn_at_episode_end));
 }
 
 /// Running figures of the current episode (every folder adds to them).

@@ -48,12 +48,7 @@ pub fn plot_learning_curve(path: &Path, title: &str, rows: &[EpisodeRow]) -> Res
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x_max, lo..hi + (hi - lo) * 0.05)
             .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("episode")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        chart.configure_mesh().x_desc("episode").label_style(("sans-serif", 13)).draw().map_err(|e| e.to_string())?;
         chart
             .draw_series(LineSeries::new(xs.iter().copied().zip(values.iter().copied()), RGBColor(170, 190, 230)))
             .map_err(|e| e.to_string())?;

@@ -53,7 +53,8 @@ impl Scanner<'_> {
                 }
                 Some(b'/') if self.b.get(self.i + 1) == Some(&b'*') => {
                     self.i += 2;
-                    while self.i < self.b.len() && !(self.peek() == Some(b'*') && self.b.get(self.i + 1) == Some(&b'/')) {
+                    while self.i < self.b.len() && !(self.peek() == Some(b'*') && self.b.get(self.i + 1) == Some(&b'/'))
+                    {
                         self.i += 1;
                     }
                     self.i += 2;
@@ -213,10 +214,7 @@ mod tests {
     fn finds_keys_and_indices() {
         assert_eq!(locate(SRC, &[Seg::Key("name")]), (3, 9));
         assert_eq!(locate(SRC, &[Seg::Key("teams"), Seg::Index(0), Seg::Key("agents")]), (5, 25));
-        assert_eq!(
-            locate(SRC, &[Seg::Key("teams"), Seg::Index(1), Seg::Key("start"), Seg::Index(1)]),
-            (6, 33)
-        );
+        assert_eq!(locate(SRC, &[Seg::Key("teams"), Seg::Index(1), Seg::Key("start"), Seg::Index(1)]), (6, 33));
         assert_eq!(locate(SRC, &[Seg::Key("hyper"), Seg::Key("alpha")]), (8, 23));
         assert_eq!(locate(SRC, &[Seg::Key("hyper"), Seg::Key("gamma")]), (8, 35));
     }

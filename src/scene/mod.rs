@@ -198,7 +198,9 @@ fn validate(scene: &Scene) -> Result<(), Invalid> {
                 other => {
                     return Err((
                         vec![Key("layout"), Index(y)],
-                        format!("unknown layout character {other:?} at ({x}, {y}); use '#' wall, '.' floor or a team digit"),
+                        format!(
+                            "unknown layout character {other:?} at ({x}, {y}); use '#' wall, '.' floor or a team digit"
+                        ),
                         x + 1,
                     ));
                 }
@@ -281,7 +283,10 @@ fn validate(scene: &Scene) -> Result<(), Invalid> {
             ResourceKind::Heavy | ResourceKind::Prey if res.needs == 0 || res.needs as usize > agents_total => {
                 return bad(
                     at("needs"),
-                    format!("`needs` is {} but the scene has {agents_total} agents; it must be 1..={agents_total}", res.needs),
+                    format!(
+                        "`needs` is {} but the scene has {agents_total} agents; it must be 1..={agents_total}",
+                        res.needs
+                    ),
                 );
             }
             ResourceKind::Prey if res.needs > 4 => {
@@ -345,10 +350,7 @@ impl AssetLoader for SceneLoader {
     ) -> Result<SceneAsset, SceneError> {
         let file = load_context.path().to_string();
         let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|source| SceneError::Io { file: file.clone(), source })?;
+        reader.read_to_end(&mut bytes).await.map_err(|source| SceneError::Io { file: file.clone(), source })?;
         let text = String::from_utf8(bytes).map_err(|e| SceneError::Invalid {
             file: file.clone(),
             line: 1,

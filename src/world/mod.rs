@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Action, Agent, Body, GridPos, Observation, Reward, Vision};
 use crate::comm::{CommSettings, Inbox, Outbox};
-use crate::learn::{Hyperparameters, Learner, PolicyMode, QTable, UsesPolicy, NUM_STATES};
+use crate::learn::{Hyperparameters, Learner, NUM_STATES, PolicyMode, QTable, UsesPolicy};
 use crate::metrics::EpisodeStats;
 use crate::scene::{ActiveScene, Learning, ResourceKind, Scene};
 use crate::{SimSet, SimStep};
@@ -17,10 +17,7 @@ pub fn plugin(app: &mut App) {
     app.init_resource::<RunConfig>().init_resource::<AgentOrder>().init_resource::<PolicyOrder>();
     app.add_systems(SimStep, move_prey.in_set(SimSet::Act).after(crate::agent::apply_actions));
     app.add_systems(SimStep, resolve_interactions.in_set(SimSet::Reward));
-    app.add_systems(
-        SimStep,
-        start_next_episode.in_set(SimSet::Reward).after(crate::metrics::record_episode),
-    );
+    app.add_systems(SimStep, start_next_episode.in_set(SimSet::Reward).after(crate::metrics::record_episode));
 }
 
 /// How this App runs episodes: the run seed, which episode indices it plays
@@ -153,7 +150,6 @@ impl Occupancy {
             self.cells[i] = id + 1;
         }
     }
-
 }
 
 /// One resource item.
@@ -309,7 +305,10 @@ pub fn build_world(world: &mut World) {
     for (t, team) in scene.teams.iter().enumerate() {
         let shared = (team.learning == Learning::Shared).then(|| {
             let e = world
-                .spawn((QTable::new(NUM_STATES, Action::COUNT, format!("team/{}", team.name), t as u16), Name::new(format!("policy {}", team.name))))
+                .spawn((
+                    QTable::new(NUM_STATES, Action::COUNT, format!("team/{}", team.name), t as u16),
+                    Name::new(format!("policy {}", team.name)),
+                ))
                 .id();
             policies.push(e);
             e
@@ -394,7 +393,13 @@ fn place_for_episode(world: &mut World) {
             if let Some(mut pos) = entity.get_mut::<GridPos>() {
                 *pos = p;
             }
-            entity.insert((Body::default(), Reward::default(), Observation::default(), Outbox::default(), Action::Stay));
+            entity.insert((
+                Body::default(),
+                Reward::default(),
+                Observation::default(),
+                Outbox::default(),
+                Action::Stay,
+            ));
             if let Some(mut inbox) = entity.get_mut::<Inbox>() {
                 inbox.clear();
             }
@@ -413,12 +418,7 @@ fn place_for_episode(world: &mut World) {
 }
 
 /// A random cell of `pool` that is floor, has no item and passes `ok`.
-fn random_free(
-    rng: &mut ChaCha8Rng,
-    pool: &[GridPos],
-    grid: &Grid,
-    ok: impl Fn(GridPos) -> bool,
-) -> Option<GridPos> {
+fn random_free(rng: &mut ChaCha8Rng, pool: &[GridPos], grid: &Grid, ok: impl Fn(GridPos) -> bool) -> Option<GridPos> {
     if pool.is_empty() {
         return None;
     }

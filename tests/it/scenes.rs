@@ -82,8 +82,7 @@ fn a_negative_radius_is_rejected_with_its_place() {
 
 #[test]
 fn an_agent_on_a_wall_is_rejected_with_its_place() {
-    let (e, line) =
-        broken("(name: \"ants\", agents: 6,", "(name: \"ants\", start: [(3, 3), (0, 0)], agents: 6,");
+    let (e, line) = broken("(name: \"ants\", agents: 6,", "(name: \"ants\", start: [(3, 3), (0, 0)], agents: 6,");
     let (l, col) = e.position().expect("position");
     assert_eq!(l, line);
     assert_eq!(col, 40, "should point at the second start cell: {e}");

@@ -6,33 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The kinds of things an agent can say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum IntentKind {
-    /// Food seen at x y.
-    Food,
-    /// Help needed at x y (an item that needs several agents).
-    Help,
-    /// Task site at x y claimed by the speaker.
-    Claim,
-    /// Prey seen at x y.
-    Prey,
-}
-
-impl IntentKind {
-    /// All kinds, in a fixed order.
-    pub const ALL: [IntentKind; 4] = [IntentKind::Food, IntentKind::Help, IntentKind::Claim, IntentKind::Prey];
-
-    /// The canonical keyword.
-    pub fn keyword(self) -> &'static str {
-        match self {
-            Self::Food => "FOOD",
-            Self::Help => "HELP",
-            Self::Claim => "CLAIM",
-            Self::Prey => "PREY",
-        }
-    }
-}
+/// The kinds of things an agent can say (one definition, shared with the
+/// language model's corpus).
+pub use crate::lm::IntentKind;
 
 /// One message's meaning: a kind and a grid cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 
-use super::{Backend, CanonicalIntent, Dialect as LmDialect, IntentKind as LmKind, LanguageBackend, SamplerConfig};
-use crate::comm::{CommMode, CommSettings, Dialect, Intent, IntentKind, Language, LanguageModel};
+use super::{Backend, CanonicalIntent, Dialect as LmDialect, LanguageBackend, SamplerConfig};
+use crate::comm::{CommMode, CommSettings, Dialect, Intent, Language, LanguageModel};
 
 /// Which model a world uses and how it samples (the GUI edits this).
 #[derive(Resource, Debug, Clone, PartialEq)]
@@ -83,13 +83,7 @@ fn memoised<K: Clone + Eq + std::hash::Hash, V: Clone + Default>(
 }
 
 fn to_lm(i: Intent) -> Option<CanonicalIntent> {
-    let kind = match i.kind {
-        IntentKind::Food => LmKind::Food,
-        IntentKind::Help => LmKind::Help,
-        IntentKind::Claim => LmKind::Claim,
-        IntentKind::Prey => LmKind::Prey,
-    };
-    CanonicalIntent::new(kind, u8::try_from(i.x).ok()?, u8::try_from(i.y).ok()?)
+    CanonicalIntent::new(i.kind, u8::try_from(i.x).ok()?, u8::try_from(i.y).ok()?)
 }
 
 fn from_lm(c: CanonicalIntent) -> Option<Intent> {

@@ -69,15 +69,7 @@ impl Plugin for SimPlugin {
         app.add_schedule(schedule);
         app.configure_sets(
             SimStep,
-            (
-                SimSet::Sense,
-                SimSet::Speak,
-                SimSet::Deliver,
-                SimSet::Decide,
-                SimSet::Act,
-                SimSet::Reward,
-            )
-                .chain(),
+            (SimSet::Sense, SimSet::Speak, SimSet::Deliver, SimSet::Decide, SimSet::Act, SimSet::Reward).chain(),
         );
         app.init_resource::<StepsPerUpdate>();
         app.add_plugins((

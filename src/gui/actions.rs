@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 
+use super::ViewSettings;
 use super::logic::next_free_path;
 use super::panels::{EpisodeSeries, PanelState};
 use super::reload::SceneWatch;
-use super::ViewSettings;
 use crate::comm::{CommSettings, MessageLog};
 use crate::learn::{Hyperparameters, PolicyFile, PolicyFileError, PolicyMeta, QTable, load_policy, save_policy};
 use crate::metrics::EpisodeLog;

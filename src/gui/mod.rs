@@ -190,7 +190,10 @@ pub fn plugin(app: &mut App) {
     if !app.world().contains_resource::<SpeedControl>() {
         app.insert_resource(SpeedControl { paused: false, steps_per_frame: 1, max_speed: false, single_step: false });
     }
-    app.configure_sets(Update, (GuiSet::Control.before(crate::run_simulation_steps), GuiSet::View.after(crate::run_simulation_steps)));
+    app.configure_sets(
+        Update,
+        (GuiSet::Control.before(crate::run_simulation_steps), GuiSet::View.after(crate::run_simulation_steps)),
+    );
     app.add_systems(Startup, (enable_message_log, view::setup_view));
     app.add_systems(
         Update,
@@ -226,18 +229,18 @@ fn enable_message_log(mut log: ResMut<crate::comm::MessageLog>) {
 }
 
 /// Writes `StepsPerUpdate` from play/pause/speed (and the adaptive max speed).
-fn set_simulation_speed(mut speed: ResMut<SpeedControl>, times: Res<FrameTimes>, mut steps: ResMut<crate::StepsPerUpdate>) {
+fn set_simulation_speed(
+    mut speed: ResMut<SpeedControl>,
+    times: Res<FrameTimes>,
+    mut steps: ResMut<crate::StepsPerUpdate>,
+) {
     if speed.max_speed && !speed.paused && times.steps > 0 && times.sim_ms > 0.0 {
         // Aim at ~8 ms of simulation per frame.
         let per_step = times.sim_ms / times.steps as f32;
         let target = (8.0 / per_step.max(1e-4)).clamp(1.0, 5000.0);
         speed.steps_per_frame = (speed.steps_per_frame as f32 * 0.7 + target * 0.3).round().max(1.0) as u32;
     }
-    steps.steps = if speed.paused {
-        u32::from(std::mem::take(&mut speed.single_step))
-    } else {
-        speed.steps_per_frame
-    };
+    steps.steps = if speed.paused { u32::from(std::mem::take(&mut speed.single_step)) } else { speed.steps_per_frame };
 }
 
 fn start_sim_timer(mut times: ResMut<FrameTimes>, steps: Res<crate::StepsPerUpdate>) {

@@ -59,7 +59,11 @@ pub struct EpisodeSeries {
 }
 
 /// View: samples the running episode's stats for the within-episode plot.
-pub fn record_episode_series(episode: Option<Res<Episode>>, stats: Option<Res<EpisodeStats>>, mut series: ResMut<EpisodeSeries>) {
+pub fn record_episode_series(
+    episode: Option<Res<Episode>>,
+    stats: Option<Res<EpisodeStats>>,
+    mut series: ResMut<EpisodeSeries>,
+) {
     let (Some(ep), Some(stats)) = (episode, stats) else { return };
     if series.episode != Some(ep.index) {
         series.episode = Some(ep.index);
@@ -154,7 +158,11 @@ pub fn draw_panels(
             });
             if let Some((is_error, text)) = &gui.panel.status {
                 ui.separator();
-                let color = if *is_error { egui::Color32::from_rgb(220, 80, 70) } else { egui::Color32::from_rgb(110, 190, 110) };
+                let color = if *is_error {
+                    egui::Color32::from_rgb(220, 80, 70)
+                } else {
+                    egui::Color32::from_rgb(110, 190, 110)
+                };
                 ui.colored_label(color, text);
             }
         });
@@ -232,7 +240,9 @@ fn simulation_section(ui: &mut egui::Ui, sim: &mut SimParams, gui: &mut GuiParam
     });
     ui.horizontal(|ui| {
         ui.label("agents");
-        for (mode, name) in [(PolicyMode::Learn, "learn"), (PolicyMode::Greedy, "greedy"), (PolicyMode::Random, "random")] {
+        for (mode, name) in
+            [(PolicyMode::Learn, "learn"), (PolicyMode::Greedy, "greedy"), (PolicyMode::Random, "random")]
+        {
             if ui.selectable_label(sim.run.mode == mode, name).clicked() {
                 sim.run.mode = mode;
             }
@@ -256,7 +266,8 @@ fn simulation_section(ui: &mut egui::Ui, sim: &mut SimParams, gui: &mut GuiParam
     ui.separator();
     let files = gui.panel.scene_files.get_or_insert_with(|| list_scenes(&gui.config.scene_dir)).clone();
     let current = sim.active.path.clone();
-    let current_name = current.as_ref().and_then(|p| p.file_name()).map_or("(none)".into(), |n| n.to_string_lossy().into_owned());
+    let current_name =
+        current.as_ref().and_then(|p| p.file_name()).map_or("(none)".into(), |n| n.to_string_lossy().into_owned());
     ui.horizontal(|ui| {
         ui.label("scene");
         egui::ComboBox::from_id_salt("scene picker").selected_text(current_name).width(150.0).show_ui(ui, |ui| {
@@ -286,8 +297,9 @@ fn simulation_section(ui: &mut egui::Ui, sim: &mut SimParams, gui: &mut GuiParam
         ui.checkbox(&mut gui.view.show_messages, "messages");
         ui.checkbox(&mut gui.view.show_labels, "labels");
         ui.checkbox(&mut gui.view.show_vision, "vision");
-        ui.checkbox(&mut gui.view.show_heat, "value heat map")
-            .on_hover_text("max_a Q of the state an agent would have on each cell with nothing in sight (selected agent's policy)");
+        ui.checkbox(&mut gui.view.show_heat, "value heat map").on_hover_text(
+            "max_a Q of the state an agent would have on each cell with nothing in sight (selected agent's policy)",
+        );
     });
     ui.horizontal(|ui| {
         ui.add(egui::Slider::new(&mut gui.view.fade_steps, 1..=30).text("fade steps"));
@@ -327,7 +339,8 @@ fn hyperparameter_section(ui: &mut egui::Ui, sim: &mut SimParams, gui: &mut GuiP
     ui.separator();
     let mut temperature = sim.lm.temperature;
     ui.horizontal(|ui| {
-        ui.label("LM temperature").on_hover_text("Sampling temperature of the language model (0: greedy, reproducible)");
+        ui.label("LM temperature")
+            .on_hover_text("Sampling temperature of the language model (0: greedy, reproducible)");
         ui.add(egui::Slider::new(&mut temperature, 0.0..=2.0).max_decimals(2));
     });
     if temperature != sim.lm.temperature {
@@ -366,7 +379,9 @@ fn hyperparameter_section(ui: &mut egui::Ui, sim: &mut SimParams, gui: &mut GuiP
     }
     if ui
         .button("Save these as scene defaults…")
-        .on_hover_text("Writes the scene with these values to a new <scene>-defaults-N.ron next to it; never overwrites")
+        .on_hover_text(
+            "Writes the scene with these values to a new <scene>-defaults-N.ron next to it; never overwrites",
+        )
         .clicked()
     {
         gui.pending.0.push(GuiAction::SaveSceneDefaults);
@@ -399,10 +414,17 @@ fn bevy_color32(c: Color) -> egui::Color32 {
     color32([s.red, s.green, s.blue])
 }
 
-fn inspector_section(ui: &mut egui::Ui, sim: &SimParams, gui: &mut GuiParams, agents: &Query<AgentView>, tables: &Query<&QTable>) {
+fn inspector_section(
+    ui: &mut egui::Ui,
+    sim: &SimParams,
+    gui: &mut GuiParams,
+    agents: &Query<AgentView>,
+    tables: &Query<&QTable>,
+) {
     let Some(order) = &sim.order else { return };
     let entity = gui.view.selected.and_then(|id| order.0.get(id as usize).copied());
-    let Some((agent, name, pos, obs, action, body, reward, inbox, learner, policy)) = entity.and_then(|e| agents.get(e).ok())
+    let Some((agent, name, pos, obs, action, body, reward, inbox, learner, policy)) =
+        entity.and_then(|e| agents.get(e).ok())
     else {
         ui.weak("Click an agent to inspect it.");
         return;
@@ -429,8 +451,11 @@ fn inspector_section(ui: &mut egui::Ui, sim: &SimParams, gui: &mut GuiParams, ag
         if body.bumped { " bumped" } else { "" }
     ));
     ui.label(format!("reward: episode {:.2}, last step {:+.3}", reward.episode, reward.pending));
-    let walls: String =
-        ["N", "E", "S", "W"].iter().enumerate().map(|(i, n)| if obs.blocked & (1 << i) != 0 { *n } else { "·" }).collect();
+    let walls: String = ["N", "E", "S", "W"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| if obs.blocked & (1 << i) != 0 { *n } else { "·" })
+        .collect();
     ui.label(format!("sees {} item(s) within {}; blocked {walls}", obs.visible().len(), obs.radius));
     for v in obs.visible().iter().take(4) {
         let served = v.served_by.map_or(String::new(), |w| format!(", served by {w}"));
@@ -448,11 +473,19 @@ fn inspector_section(ui: &mut egui::Ui, sim: &SimParams, gui: &mut GuiParams, ag
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                let fill = if i == best { egui::Color32::from_rgb(230, 170, 40) } else { egui::Color32::from_rgb(90, 140, 210) };
+                let fill = if i == best {
+                    egui::Color32::from_rgb(230, 170, 40)
+                } else {
+                    egui::Color32::from_rgb(90, 140, 210)
+                };
                 Bar::new(i as f64, v as f64).name(Action::NAMES[i]).fill(fill).width(0.7)
             })
             .collect();
-        ui.label(format!("Q(s, ·) of `{}` (visits {})", table.name, (0..table.actions).map(|a| table.visits[s * table.actions + a]).sum::<u32>()));
+        ui.label(format!(
+            "Q(s, ·) of `{}` (visits {})",
+            table.name,
+            (0..table.actions).map(|a| table.visits[s * table.actions + a]).sum::<u32>()
+        ));
         Plot::new("q values")
             .height(110.0)
             .allow_drag(false)
@@ -460,9 +493,15 @@ fn inspector_section(ui: &mut egui::Ui, sim: &SimParams, gui: &mut GuiParams, ag
             .allow_scroll(false)
             .show_grid([false, true])
             .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 5.0, 10.0]))
-            .x_axis_formatter(|m, _| Action::NAMES.get(m.value.round() as usize).filter(|_| (m.value - m.value.round()).abs() < 1e-6).map_or(String::new(), |s| (*s).to_owned()))
+            .x_axis_formatter(|m, _| {
+                Action::NAMES
+                    .get(m.value.round() as usize)
+                    .filter(|_| (m.value - m.value.round()).abs() < 1e-6)
+                    .map_or(String::new(), |s| (*s).to_owned())
+            })
             .show(ui, |p| p.bar_chart(BarChart::new("Q", bars)));
-        let values: Vec<String> = row.iter().enumerate().map(|(i, v)| format!("{} {v:+.2}", Action::NAMES[i])).collect();
+        let values: Vec<String> =
+            row.iter().enumerate().map(|(i, v)| format!("{} {v:+.2}", Action::NAMES[i])).collect();
         ui.label(egui::RichText::new(values.join("  ")).monospace().size(10.5));
     }
     let messages: Vec<_> = inbox.iter().collect();
@@ -482,13 +521,22 @@ fn line<'a>(name: &str, points: Vec<[f64; 2]>, color: egui::Color32) -> Line<'a>
 
 fn metrics_section(ui: &mut egui::Ui, sim: &SimParams, gui: &GuiParams) {
     let rows = &sim.log.rows;
-    let series = |f: &dyn Fn(&crate::metrics::EpisodeRow) -> f64| rows.iter().map(|r| [r.episode as f64, f(r)]).collect::<Vec<_>>();
+    let series = |f: &dyn Fn(&crate::metrics::EpisodeRow) -> f64| {
+        rows.iter().map(|r| [r.episode as f64, f(r)]).collect::<Vec<_>>()
+    };
     let blue = egui::Color32::from_rgb(90, 150, 230);
     let orange = egui::Color32::from_rgb(235, 150, 50);
     let green = egui::Color32::from_rgb(110, 200, 110);
     let red = egui::Color32::from_rgb(220, 80, 70);
     let grey = egui::Color32::from_rgb(170, 170, 170);
-    let plot = |id: &str| Plot::new(id.to_owned()).height(95.0).legend(Legend::default()).allow_scroll(false).allow_drag(false).allow_zoom(false);
+    let plot = |id: &str| {
+        Plot::new(id.to_owned())
+            .height(95.0)
+            .legend(Legend::default())
+            .allow_scroll(false)
+            .allow_drag(false)
+            .allow_zoom(false)
+    };
     ui.label(format!("{} episodes finished", rows.len()));
     if let Some(last) = rows.last() {
         ui.weak(format!(
@@ -530,24 +578,30 @@ fn messages_section(ui: &mut egui::Ui, sim: &SimParams) {
     let entries = &sim.messages.entries;
     ui.weak(format!("last {} messages (newest first)", entries.len()));
     let row_height = 16.0;
-    egui::ScrollArea::vertical().id_salt("messages scroll").max_height(220.0).show_rows(ui, row_height, entries.len(), |ui, range| {
-        for i in range {
-            let Some(m) = entries.get(entries.len() - 1 - i) else { continue };
-            let receivers: Vec<String> = m.receivers.iter().take(6).map(|(id, _)| id.to_string()).collect();
-            let more = if m.receivers.len() > 6 { format!(" +{}", m.receivers.len() - 6) } else { String::new() };
-            let text = format!(
-                "s{:<4} {:>3} → {:<18} {}{}{}",
-                m.step,
-                m.sender,
-                if m.dropped { "-".to_owned() } else { format!("[{}{more}]", receivers.join(",")) },
-                m.intent,
-                m.text.as_ref().map(|t| format!("  \u{201c}{t}\u{201d}")).unwrap_or_default(),
-                if m.dropped { "  dropped" } else { "" }
-            );
-            let color = if m.dropped { egui::Color32::from_rgb(220, 90, 80) } else { egui::Color32::from_gray(200) };
-            ui.label(egui::RichText::new(text).monospace().size(11.0).color(color));
-        }
-    });
+    egui::ScrollArea::vertical().id_salt("messages scroll").max_height(220.0).show_rows(
+        ui,
+        row_height,
+        entries.len(),
+        |ui, range| {
+            for i in range {
+                let Some(m) = entries.get(entries.len() - 1 - i) else { continue };
+                let receivers: Vec<String> = m.receivers.iter().take(6).map(|(id, _)| id.to_string()).collect();
+                let more = if m.receivers.len() > 6 { format!(" +{}", m.receivers.len() - 6) } else { String::new() };
+                let text = format!(
+                    "s{:<4} {:>3} → {:<18} {}{}{}",
+                    m.step,
+                    m.sender,
+                    if m.dropped { "-".to_owned() } else { format!("[{}{more}]", receivers.join(",")) },
+                    m.intent,
+                    m.text.as_ref().map(|t| format!("  \u{201c}{t}\u{201d}")).unwrap_or_default(),
+                    if m.dropped { "  dropped" } else { "" }
+                );
+                let color =
+                    if m.dropped { egui::Color32::from_rgb(220, 90, 80) } else { egui::Color32::from_gray(200) };
+                ui.label(egui::RichText::new(text).monospace().size(11.0).color(color));
+            }
+        },
+    );
 }
 
 fn legend(ui: &mut egui::Ui, sim: &SimParams, gui: &GuiParams) {

@@ -60,7 +60,9 @@ pub fn watch_scene_assets(
     };
     let mut changed = false;
     for ev in events.read() {
-        if let AssetEvent::Added { id: e } | AssetEvent::Modified { id: e } | AssetEvent::LoadedWithDependencies { id: e } = ev
+        if let AssetEvent::Added { id: e }
+        | AssetEvent::Modified { id: e }
+        | AssetEvent::LoadedWithDependencies { id: e } = ev
             && *e == id
         {
             changed = true;

@@ -78,7 +78,11 @@ fn team_bevy_color(team: u16) -> Color {
 }
 
 /// Startup: the world camera and the shared meshes/materials.
-pub fn setup_view(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials: ResMut<Assets<ColorMaterial>>) {
+pub fn setup_view(
+    mut commands: Commands,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<ColorMaterial>>,
+) {
     commands.spawn((Camera2d, WorldCamera, Name::new("world camera")));
     let kinds = [ResourceKind::Food, ResourceKind::Heavy, ResourceKind::Prey, ResourceKind::Task];
     commands.insert_resource(ViewAssets {
@@ -405,7 +409,11 @@ pub fn draw_overlays(
         Vec2::splat(CELL),
         Color::srgba(0.0, 0.0, 0.0, 0.06),
     );
-    gizmos.rect_2d(Isometry2d::from_translation(grid_center(grid.width, grid.height)), extent, Color::srgb(0.3, 0.32, 0.36));
+    gizmos.rect_2d(
+        Isometry2d::from_translation(grid_center(grid.width, grid.height)),
+        extent,
+        Color::srgb(0.3, 0.32, 0.36),
+    );
 
     // Task progress bars and heavy-item crew sizes.
     for it in items.list.iter().filter(|i| i.alive) {
@@ -502,7 +510,9 @@ pub fn draw_labels(
     }
     let ctx = contexts.ctx_mut()?;
     let clip = egui::Rect::from_min_max(egui::pos2(rect.min.x, rect.min.y), egui::pos2(rect.max.x, rect.max.y));
-    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::new("message labels"))).with_clip_rect(clip);
+    let painter = ctx
+        .layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::new("message labels")))
+        .with_clip_rect(clip);
     let (cam, cam_t) = *camera;
     let mut seen = std::collections::HashSet::new();
     let font = egui::FontId::proportional(11.0);

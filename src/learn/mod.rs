@@ -44,6 +44,17 @@ pub enum PolicyMode {
     Random,
 }
 
+impl PolicyMode {
+    /// The exploration rate this mode acts with in a given episode.
+    pub fn epsilon(self, hyper: &Hyperparameters, episode: u64) -> f32 {
+        match self {
+            PolicyMode::Learn => hyper.epsilon_at(episode),
+            PolicyMode::Greedy => 0.0,
+            PolicyMode::Random => 1.0,
+        }
+    }
+}
+
 /// A dense Q-table `[states x actions]` with visit counts.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct QTable {
@@ -152,11 +163,7 @@ pub fn decide_actions(
     mut agents: Query<(&Agent, &GridPos, &Observation, &Inbox, &Reward, &UsesPolicy, &mut Learner, &mut Action)>,
     mut tables: Query<&mut QTable>,
 ) {
-    let epsilon = match run.mode {
-        PolicyMode::Learn => hyper.epsilon_at(episode.index),
-        PolicyMode::Greedy => 0.0,
-        PolicyMode::Random => 1.0,
-    };
+    let epsilon = run.mode.epsilon(&hyper, episode.index);
     let rng = &mut rng.0;
     for &e in &order.0 {
         let Ok((agent, pos, obs, inbox, reward, policy, mut learner, mut action)) = agents.get_mut(e) else {

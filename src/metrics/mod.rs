@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use plot::plot_learning_curve;
 
-use crate::learn::{Hyperparameters, PolicyMode};
+use crate::learn::Hyperparameters;
 use crate::world::{Episode, RunConfig};
 use crate::{SimSet, SimStep};
 
@@ -166,11 +166,7 @@ pub fn record_episode(
     if !episode.ending() {
         return;
     }
-    let epsilon = match run.mode {
-        PolicyMode::Learn => hyper.epsilon_at(episode.index),
-        PolicyMode::Greedy => 0.0,
-        PolicyMode::Random => 1.0,
-    };
+    let epsilon = run.mode.epsilon(&hyper, episode.index);
     log.rows.push(EpisodeRow::from_stats(episode.index, episode.step, epsilon, &stats));
 }
 

@@ -70,8 +70,9 @@ fn memoised<K: Clone + Eq + std::hash::Hash, V: Clone + Default>(
     if !use_memo {
         return ask(&keys);
     }
-    let misses: Vec<K> =
-        keys.iter().filter(|k| !memo.contains_key(*k)).cloned().collect::<HashSet<_>>().into_iter().collect();
+    // Misses in first-seen order: the model sees the same batches every run.
+    let mut seen = HashSet::new();
+    let misses: Vec<K> = keys.iter().filter(|k| !memo.contains_key(*k) && seen.insert((*k).clone())).cloned().collect();
     if !misses.is_empty() {
         if memo.len() + misses.len() > MEMO_CAPACITY {
             memo.clear();

@@ -90,3 +90,19 @@ fn a_corrupt_checkpoint_is_reported_not_trusted() {
     let err = train(&o, &AtomicBool::new(false)).expect_err("corrupt checkpoint");
     assert!(err.to_string().contains("checkpoint"), "{err}");
 }
+
+#[test]
+fn llm_runs_do_not_depend_on_the_thread_count_either() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    let mut scene = shipped("babel");
+    scene.episode_steps = 40;
+    let stop = AtomicBool::new(false);
+    train(&options(scene.clone(), &a, 4, 2, 1), &stop).expect("train 1 thread");
+    train(&options(scene, &b, 4, 2, 2), &stop).expect("train 2 threads");
+    assert_eq!(read(&a, "metrics.csv"), read(&b, "metrics.csv"));
+    assert_eq!(read(&a, "policy.safetensors"), read(&b, "policy.safetensors"));
+    let csv = String::from_utf8(read(&a, "metrics.csv")).expect("utf8");
+    let translated: u64 = csv.lines().skip(1).filter_map(|l| l.split(',').nth(13)?.parse::<u64>().ok()).sum();
+    assert!(translated > 0, "babel talks across dialects through the model:\n{csv}");
+}

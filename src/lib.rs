@@ -108,6 +108,13 @@ pub fn headless_app(active: scene::ActiveScene, run: world::RunConfig, lm: lm::L
     app.insert_resource(active);
     app.finish();
     app.cleanup();
+    // Headless worlds run one per thread; bevy's multi-threaded executor
+    // (on when the gui feature is) would only add scheduling overhead to
+    // every update. One thread per App is faster and just as deterministic.
+    let mut schedules = app.world_mut().resource_mut::<Schedules>();
+    for (_, schedule) in schedules.iter_mut() {
+        schedule.set_executor(SingleThreadedExecutor::new());
+    }
     world::rebuild_if_scene_changed(app.world_mut());
     lm::ensure_language_model(app.world_mut());
     app

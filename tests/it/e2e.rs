@@ -75,3 +75,37 @@ fn eval_with_a_missing_policy_fails_cleanly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/p.safetensors"));
 }
+
+#[test]
+fn ctrl_c_writes_a_final_checkpoint_and_resume_continues() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("interrupted");
+    let scene = scene_path("foraging").display().to_string();
+    let mut child = colony()
+        .args(["train", &scene, "--episodes", "1000000", "--eval-episodes", "0", "--quiet"])
+        .args(["--out", &out.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start colony train");
+    std::thread::sleep(std::time::Duration::from_millis(4000));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "an interrupted run exits cleanly: {status:?}");
+    let ckpt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).expect("checkpoint")).expect("json");
+    let done = ckpt["episodes_done"].as_u64().expect("episodes_done");
+    assert!(done > 0 && done < 1_000_000, "{done}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary")).expect("json");
+    assert_eq!(summary["interrupted"], true);
+    let resumed = colony()
+        .args(["train", &scene, "--episodes", &(done + 2).to_string(), "--eval-episodes", "0", "--quiet"])
+        .args(["--resume", &out.display().to_string()])
+        .output()
+        .expect("resume");
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let ckpt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).expect("checkpoint")).expect("json");
+    assert_eq!(ckpt["episodes_done"].as_u64(), Some(done + 2));
+}

@@ -29,18 +29,26 @@ fn read(dir: &std::path::Path, file: &str) -> Vec<u8> {
     std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
 }
 
+/// Trains the same run on 1 and on 2 threads and checks that the metrics,
+/// policy and summary come out byte for byte the same; returns the 1-thread
+/// output folder.
+fn train_on_one_and_two_threads(tmp: &tempfile::TempDir, scene: Scene, episodes: u64, envs: u32) -> std::path::PathBuf {
+    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    let stop = AtomicBool::new(false);
+    train(&options(scene.clone(), &a, episodes, envs, 1), &stop).expect("train 1 thread");
+    train(&options(scene, &b, episodes, envs, 2), &stop).expect("train 2 threads");
+    for file in ["metrics.csv", "policy.safetensors", "summary.json"] {
+        assert_eq!(read(&a, file), read(&b, file), "{file} differs between 1 and 2 threads");
+    }
+    a
+}
+
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
     let mut scene = shipped("foraging");
     scene.episode_steps = 60;
-    let stop = AtomicBool::new(false);
-    train(&options(scene.clone(), &a, 12, 4, 1), &stop).expect("train 1 thread");
-    train(&options(scene, &b, 12, 4, 2), &stop).expect("train 2 threads");
-    assert_eq!(read(&a, "metrics.csv"), read(&b, "metrics.csv"));
-    assert_eq!(read(&a, "policy.safetensors"), read(&b, "policy.safetensors"));
-    assert_eq!(read(&a, "summary.json"), read(&b, "summary.json"));
+    let a = train_on_one_and_two_threads(&tmp, scene, 12, 4);
     let csv = String::from_utf8(read(&a, "metrics.csv")).expect("utf8");
     assert_eq!(csv.lines().count(), 13, "header + one row per episode");
 }
@@ -94,14 +102,9 @@ fn a_corrupt_checkpoint_is_reported_not_trusted() {
 #[test]
 fn llm_runs_do_not_depend_on_the_thread_count_either() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
     let mut scene = shipped("babel");
     scene.episode_steps = 40;
-    let stop = AtomicBool::new(false);
-    train(&options(scene.clone(), &a, 4, 2, 1), &stop).expect("train 1 thread");
-    train(&options(scene, &b, 4, 2, 2), &stop).expect("train 2 threads");
-    assert_eq!(read(&a, "metrics.csv"), read(&b, "metrics.csv"));
-    assert_eq!(read(&a, "policy.safetensors"), read(&b, "policy.safetensors"));
+    let a = train_on_one_and_two_threads(&tmp, scene, 4, 2);
     let csv = String::from_utf8(read(&a, "metrics.csv")).expect("utf8");
     let translated: u64 = csv.lines().skip(1).filter_map(|l| l.split(',').nth(13)?.parse::<u64>().ok()).sum();
     assert!(translated > 0, "babel talks across dialects through the model:\n{csv}");
